@@ -1,0 +1,268 @@
+// ORU^R01 (unsolicited observation result) from one FHIR vital-signs Observation, in the style of
+// IHE PCD-01 (OBX-3 carries LOINC and the IEEE 11073-10101 MDC code). Built with hl7-standard;
+// every leaf value is escaped here because hl7-standard writes values verbatim.
+import HL7 from 'hl7-standard';
+import type { CodeableConcept, Coding, Quantity } from '@medplum/fhirtypes';
+import { issue } from '../../gateway/errors.ts';
+import type { Issue, Observation, Result } from '../../gateway/types.ts';
+import type { ProcessingId } from './config.ts';
+import { escapeHl7 } from './escape.ts';
+import { hl7TimestampOf, toHl7Timestamp } from './timestamp.ts';
+
+export const LOINC_SYSTEM = 'http://loinc.org';
+export const MDC_SYSTEM = 'urn:iso:std:iso:11073:10101';
+export const UCUM_SYSTEM = 'http://unitsofmeasure.org';
+const OID_PREFIX = 'urn:oid:';
+
+/** HL7 v2.5.1 MSH-10 is ST(20). */
+export const MAX_CONTROL_ID_LENGTH = 20;
+
+export interface OruR01Options {
+  sendingApplication: string;
+  sendingFacility: string;
+  receivingApplication: string;
+  receivingFacility: string;
+  processingId: ProcessingId;
+  /** MSH-7; defaults to the current time. */
+  now?: Date;
+}
+
+export interface OruR01 {
+  message: string;
+  /** MSH-10: the first 20 characters of Observation.id, so a resend carries the same control id. */
+  controlId: string;
+}
+
+/** HL7 v2.5.1 table 0085 (observation result status), OBX-11. */
+export const ResultStatus = {
+  final: 'F',
+  corrected: 'C',
+  preliminary: 'P',
+  wrong: 'W', // post original as wrong, e.g. transmitted for the wrong patient
+  cannotObtain: 'X', // results cannot be obtained for this observation
+} as const;
+export type ResultStatus = (typeof ResultStatus)[keyof typeof ResultStatus];
+
+/** The Observation's id as an MSH-10 control id; a FHIR id is [A-Za-z0-9-.]{1,64}, so nothing needs escaping. */
+export function controlIdOf(observation: Observation): string | undefined {
+  const id = observation.id;
+  if (id === undefined || !/^[A-Za-z0-9.-]{1,64}$/.test(id)) return undefined;
+  return id.slice(0, MAX_CONTROL_ID_LENGTH);
+}
+
+export function buildOruR01(observation: Observation, options: OruR01Options): Result<OruR01> {
+  const issues: Issue[] = [];
+  const id = observation.id ?? '(no id)';
+  const fail = (path: string, why: string): void => {
+    issues.push(issue('GW_ERR_HL7_BUILD', path, id, why));
+  };
+
+  const controlId = controlIdOf(observation);
+  if (controlId === undefined) fail('id', 'Observation.id is missing or not a FHIR id');
+
+  const effective = observation.effectiveDateTime === undefined ? undefined : toHl7Timestamp(observation.effectiveDateTime);
+  if (effective === undefined) fail('effectiveDateTime', 'effectiveDateTime must be an ISO 8601 date-time with offset');
+
+  const patientId = patientIdentifier(observation, fail);
+  const panelCode = loincCe(observation.code, 'code', fail);
+  const baseStatus = resultStatusOf(observation.status);
+  if (baseStatus === undefined) fail('status', `status "${String(observation.status)}" is not sent to an EHR`);
+  const results = resultsOf(observation, fail);
+
+  if (issues.length > 0 || controlId === undefined || effective === undefined || baseStatus === undefined) {
+    return { ok: false, issues };
+  }
+
+  const hl7 = new HL7(undefined, { lineEndings: '\r' }); // hl7-standard defaults to CRLF; HL7 v2 wants CR
+  const msh = hl7.createSegment('MSH');
+  // MSH-1 is implied by the segment writer; MSH-2 must be given verbatim (never escaped).
+  msh.set('MSH.2', '^~\\&');
+  setField(msh, 3, [escapeHl7(options.sendingApplication)]);
+  setField(msh, 4, [escapeHl7(options.sendingFacility)]);
+  setField(msh, 5, [escapeHl7(options.receivingApplication)]);
+  setField(msh, 6, [escapeHl7(options.receivingFacility)]);
+  setField(msh, 7, [hl7TimestampOf(options.now ?? new Date())]);
+  setField(msh, 9, ['ORU', 'R01', 'ORU_R01']); // table 0076 / 0003 / 0354
+  setField(msh, 10, [controlId]);
+  setField(msh, 11, [options.processingId]); // table 0103
+  setField(msh, 12, ['2.5.1']);
+
+  const pid = hl7.createSegment('PID');
+  setField(pid, 1, ['1']);
+  setField(pid, 3, patientId);
+
+  const visit = observation.encounter?.identifier?.value;
+  if (visit !== undefined && visit !== '') {
+    const pv1 = hl7.createSegment('PV1');
+    setField(pv1, 1, ['1']);
+    setField(pv1, 2, ['U']); // table 0004 patient class: unknown (remote monitoring has no bed)
+    setField(pv1, 19, [escapeHl7(visit)]);
+  }
+
+  const obr = hl7.createSegment('OBR');
+  setField(obr, 1, ['1']);
+  setField(obr, 3, [escapeHl7(observation.id ?? controlId)]); // filler order number: the full Observation id
+  setField(obr, 4, panelCode);
+  setField(obr, 7, [effective]);
+
+  const device = observation.device?.identifier?.value;
+  results.forEach((r, i) => {
+    const obx = hl7.createSegment('OBX');
+    setField(obx, 1, [String(i + 1)]);
+    setField(obx, 2, ['NM']); // table 0125: numeric
+    setField(obx, 3, r.code);
+    setField(obx, 5, [r.value]);
+    setField(obx, 6, r.units);
+    setField(obx, 11, [r.value === '' ? ResultStatus.cannotObtain : baseStatus]);
+    setField(obx, 14, [effective]);
+    if (device !== undefined && device !== '') setField(obx, 18, [escapeHl7(device)]);
+  });
+
+  let message = finish(hl7.build());
+  if (/[^\x00-\x7f]/.test(message)) {
+    setField(msh, 18, ['UNICODE UTF-8']); // table 0211; the MLLP codec writes UTF-8
+    message = finish(hl7.build());
+  }
+  return { ok: true, value: { message, controlId } };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+type Fail = (path: string, why: string) => void;
+
+interface ObxResult {
+  code: string[];
+  /** OBX-5, formatted NM; empty when the component carries a dataAbsentReason. */
+  value: string;
+  units: string[];
+}
+
+/** Components must already be escaped; trailing empty components are dropped. */
+function setField(segment: ReturnType<HL7['createSegment']>, n: number, components: readonly string[]): void {
+  const kept = [...components];
+  while (kept.length > 1 && kept[kept.length - 1] === '') kept.pop();
+  const name = `${segment.type}.${n}`;
+  if (kept.length <= 1) {
+    segment.set(name, kept[0] ?? '');
+    return;
+  }
+  const value: Record<string, string> = {};
+  kept.forEach((c, i) => {
+    value[`${name}.${i + 1}`] = c;
+  });
+  segment.set(name, value);
+}
+
+/** hl7-standard ends every segment with the field separator; HL7 drops trailing empty fields. */
+function finish(built: string): string {
+  return built
+    .split('\r')
+    .map((segment) => segment.replace(/\|+$/, ''))
+    .join('\r');
+}
+
+/** PID-3 (CX): `id^^^<assigning authority>^MR`, the authority an HD of namespace&universal id&type. */
+function patientIdentifier(observation: Observation, fail: Fail): string[] {
+  const identifier = observation.subject?.identifier;
+  if (identifier?.value === undefined || identifier.value === '') {
+    fail('subject.identifier.value', 'the patient identifier (MRN) is missing');
+    return [];
+  }
+  return [escapeHl7(identifier.value), '', '', assigningAuthority(identifier.system), 'MR']; // table 0203: MR
+}
+
+function assigningAuthority(system: string | undefined): string {
+  if (system === undefined || system === '') return '';
+  // HD universal ID type, table 0301: ISO for an OID, URI for any other URI, else a local namespace.
+  if (system.startsWith(OID_PREFIX)) return `&${escapeHl7(system.slice(OID_PREFIX.length))}&ISO`;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(system)) return `&${escapeHl7(system)}&URI`;
+  return escapeHl7(system);
+}
+
+function codingOf(concept: CodeableConcept | undefined, system: string): Coding | undefined {
+  return concept?.coding?.find((c) => c.system === system && c.code !== undefined && c.code !== '');
+}
+
+/** CE/CWE `<LOINC>^<display>^LN` (table 0396). */
+function loincCe(concept: CodeableConcept | undefined, path: string, fail: Fail): string[] {
+  const loinc = codingOf(concept, LOINC_SYSTEM);
+  if (loinc?.code === undefined) {
+    fail(`${path}.coding`, 'no LOINC coding');
+    return [];
+  }
+  return [escapeHl7(loinc.code), escapeHl7(loinc.display ?? concept?.text ?? ''), 'LN'];
+}
+
+/** OBX-3: LOINC as the primary code and the MDC code as the alternate (IHE PCD-01). */
+function obxCode(concept: CodeableConcept | undefined, path: string, fail: Fail): string[] {
+  const primary = loincCe(concept, path, fail);
+  const mdc = codingOf(concept, MDC_SYSTEM);
+  if (mdc?.code === undefined || primary.length === 0) return primary;
+  return [...primary, escapeHl7(mdc.code), escapeHl7(mdc.display ?? ''), 'MDC'];
+}
+
+/** OBX-6: `<UCUM>^<UCUM>^UCUM`. */
+function unitsOf(quantity: Quantity, path: string, fail: Fail): string[] {
+  if (quantity.code === undefined || quantity.code === '') return [];
+  if (quantity.system !== undefined && quantity.system !== UCUM_SYSTEM) {
+    fail(`${path}.system`, `unit system "${quantity.system}" is not UCUM`);
+    return [];
+  }
+  const code = escapeHl7(quantity.code);
+  return [code, code, 'UCUM'];
+}
+
+/** HL7 NM: optional sign, digits, optional decimal point; no exponent. */
+function formatNm(value: number): string {
+  const plain = String(value);
+  if (!/e/i.test(plain)) return plain;
+  return value.toFixed(20).replace(/\.?0+$/, '');
+}
+
+function valueOf(quantity: Quantity | undefined, hasAbsentReason: boolean, path: string, fail: Fail): { value: string; units: string[] } {
+  if (quantity === undefined) {
+    if (!hasAbsentReason) fail(path, 'neither valueQuantity nor dataAbsentReason');
+    return { value: '', units: [] };
+  }
+  const v = quantity.value;
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    fail(`${path}.value`, 'valueQuantity.value is not a finite number');
+    return { value: '', units: [] };
+  }
+  return { value: formatNm(v), units: unitsOf(quantity, path, fail) };
+}
+
+/** One OBX per value: the Observation's own value, or one per component of a panel. */
+function resultsOf(observation: Observation, fail: Fail): ObxResult[] {
+  const components = observation.component ?? [];
+  if (components.length === 0) {
+    const { value, units } = valueOf(observation.valueQuantity, observation.dataAbsentReason !== undefined, 'valueQuantity', fail);
+    return [{ code: obxCode(observation.code, 'code', fail), value, units }];
+  }
+  return components.map((component, i) => {
+    const path = `component[${i}]`;
+    const { value, units } = valueOf(component.valueQuantity, component.dataAbsentReason !== undefined, `${path}.valueQuantity`, fail);
+    return { code: obxCode(component.code, `${path}.code`, fail), value, units };
+  });
+}
+
+function resultStatusOf(status: Observation['status'] | undefined): ResultStatus | undefined {
+  switch (status) {
+    case 'final':
+      return ResultStatus.final;
+    case 'amended':
+    case 'corrected':
+      return ResultStatus.corrected;
+    case 'preliminary':
+      return ResultStatus.preliminary;
+    case 'entered-in-error':
+      return ResultStatus.wrong;
+    case 'registered':
+    case 'cancelled':
+    case 'unknown':
+    case undefined:
+      return undefined;
+    default:
+      return status satisfies never;
+  }
+}

@@ -1,0 +1,154 @@
+// `gw` sub-commands: start, decode, sink. Each returns an exit code; only `start` keeps running.
+import { parseArgs } from 'node:util';
+import { parseKioskReading } from '../device-drivers/kiosk/reading.ts';
+import { startMllpSink } from '../ehr-bridge/hl7v2/mllp-sink.ts';
+import { loadConfig } from './config.ts';
+import { GatewayError } from './errors.ts';
+import { createLogger } from './logger.ts';
+import { startGateway } from './main.ts';
+import { normalize } from './normalize.ts';
+
+const USAGE = `usage: gw <command>
+  gw start                          run the gateway (config: GATEWAY_CONFIG file, else the built-in demo)
+  gw decode kiosk '<json>'          print the Reading and FHIR Observations a kiosk reading becomes (no side effects)
+  gw sink mllp [--port 2575] [--host 127.0.0.1] [--ack AA|AE|AR]
+                                    a local MLLP receiver that prints each message and answers an ACK`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'start':
+      return start();
+    case 'decode':
+      return decode(rest);
+    case 'sink':
+      return sink(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`gw: unknown command "${command}"\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+async function start(): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadConfig(process.env);
+  } catch (err) {
+    process.stderr.write(`gw start: ${(err as Error).message}\n`);
+    return 78; // EX_CONFIG
+  }
+  const { config, source } = loaded;
+  const logger = createLogger(process.env.GW_LOG_LEVEL ?? config.log.level);
+  logger.info({ config: source }, 'configuration loaded');
+  const env = {
+    ...(process.env.GW_BUFFER_KEY ? { bufferKey: process.env.GW_BUFFER_KEY } : {}),
+    ...(process.env.GW_ADMIN_TOKEN ? { adminToken: process.env.GW_ADMIN_TOKEN } : {}),
+  };
+  let gateway;
+  try {
+    gateway = await startGateway(config, logger, env);
+  } catch (err) {
+    logger.fatal({ err }, 'gateway failed to start');
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, 'stop requested');
+      gateway.close().then(resolve, (err: unknown) => {
+        logger.error({ err }, 'error during shutdown');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+}
+
+function decodeError(code: string, message: string, issues?: unknown): number {
+  printJson({ error: issues === undefined ? { code, message } : { code, message, issues } });
+  return 1;
+}
+
+async function decode(args: string[]): Promise<number> {
+  const [transport, input] = args;
+  if (transport !== 'kiosk') {
+    return decodeError('GW_ERR_INVALID_READING', `gw decode: unknown transport "${transport ?? ''}"; known: kiosk`);
+  }
+  if (input === undefined) return decodeError('GW_ERR_INVALID_READING', "gw decode kiosk '<json>': the reading JSON is missing");
+  let body: unknown;
+  try {
+    body = JSON.parse(input);
+  } catch (err) {
+    return decodeError('GW_ERR_MALFORMED_BODY', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+  let config;
+  try {
+    config = loadConfig(process.env).config; // bindings and site id; no buffer, no network
+  } catch (err) {
+    return decodeError(err instanceof GatewayError ? err.code : 'GW_ERR_CONFIG_INVALID', (err as Error).message);
+  }
+  const parsed = parseKioskReading(body, new Date());
+  if (!parsed.ok) return decodeError(parsed.issues[0]!.code, parsed.issues[0]!.message, parsed.issues);
+  const reading = parsed.value;
+  const bindings = new Map(config.bindings.map((b) => [b.device, b.patient]));
+  const outcome = normalize(reading, {
+    siteId: config.site.id,
+    bindingFor: (deviceId) => bindings.get(deviceId),
+    clockSkewToleranceMs: config.clock.skewToleranceSeconds * 1000,
+    defaultPatientSystem: config.patients.defaultSystem,
+  });
+  switch (outcome.kind) {
+    case 'refused':
+      return decodeError(outcome.issues[0]!.code, outcome.issues[0]!.message, outcome.issues);
+    case 'quarantine':
+      printJson({ reading, observations: [], quarantine: { reason: outcome.reason } });
+      return 0;
+    case 'observations':
+      printJson(outcome.refused.length > 0 ? { reading, observations: outcome.observations, refused: outcome.refused } : { reading, observations: outcome.observations });
+      return 0;
+    default:
+      return outcome satisfies never;
+  }
+}
+
+async function sink(args: string[]): Promise<number> {
+  const [kind, ...rest] = args;
+  if (kind !== 'mllp') {
+    process.stderr.write(`gw sink: unknown sink "${kind ?? ''}"; known: mllp\n`);
+    return 2;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: { port: { type: 'string', default: '2575' }, host: { type: 'string', default: '127.0.0.1' }, ack: { type: 'string', default: 'AA' } },
+  });
+  const ack = values.ack as 'AA' | 'AE' | 'AR';
+  if (!['AA', 'AE', 'AR'].includes(ack)) {
+    process.stderr.write('gw sink mllp: --ack must be AA, AE or AR\n');
+    return 2;
+  }
+  const port = Number(values.port);
+  const server = await startMllpSink({
+    host: values.host,
+    port,
+    ack: () => ack,
+    onMessage: (message) => process.stdout.write(`${message.replace(/\r/g, '\n')}\n\n`),
+  });
+  process.stderr.write(`gw sink mllp: listening on ${values.host}:${server.port}, answering ${ack}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  return 0;
+}

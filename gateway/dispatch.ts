@@ -1,0 +1,238 @@
+// Dispatch: one loop per destination reading from its durable cursor, in order (DESIGN "Destination.send").
+// Dispatch alone owns cursors, back-off, the circuit breaker and dead-lettering; bridges own only their protocol.
+import type { Logger } from './logger.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import type { CursorCommit, ObservationBuffer } from './buffer/types.ts';
+import type { BufferedObservation, Destination, SendOutcome } from './types.ts';
+
+export interface DispatchOptions {
+  batchSize: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  breakerThreshold: number;
+  breakerOpenMs: number;
+  /** How often an idle loop looks at the buffer even without a wake-up (covers replays and restarts). */
+  idlePollMs?: number;
+  random?: () => number;
+}
+
+export const DispatchState = {
+  idle: 'idle',
+  sending: 'sending',
+  backoff: 'backoff',
+  /** Circuit open: no sends until breakerOpenMs has passed, then one probe item (half-open). */
+  open: 'open',
+  stopped: 'stopped',
+} as const;
+export type DispatchState = (typeof DispatchState)[keyof typeof DispatchState];
+
+export interface DispatchStatus {
+  destination: string;
+  state: DispatchState;
+  consecutiveFailures: number;
+  lastError?: { code: string; reason: string; at: string };
+  lastDeliveryAt?: string;
+  lastReceipt?: string;
+  nextAttemptAt?: string;
+}
+
+export class DestinationDispatcher {
+  readonly #destination: Destination;
+  readonly #buffer: ObservationBuffer;
+  readonly #log: Logger;
+  readonly #metrics: GatewayMetrics | undefined;
+  readonly #opts: Required<DispatchOptions>;
+  #status: DispatchStatus;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #abort = new AbortController();
+  #wake: (() => void) | undefined;
+  #woken = false;
+
+  constructor(args: {
+    destination: Destination;
+    buffer: ObservationBuffer;
+    logger: Logger;
+    metrics?: GatewayMetrics;
+    options: DispatchOptions;
+  }) {
+    this.#destination = args.destination;
+    this.#buffer = args.buffer;
+    this.#log = args.logger.child({ stage: 'dispatch', destination: args.destination.id });
+    this.#metrics = args.metrics;
+    this.#opts = { idlePollMs: 1000, random: Math.random, ...args.options };
+    this.#status = { destination: args.destination.id, state: 'idle', consecutiveFailures: 0 };
+  }
+
+  get id(): string {
+    return this.#destination.id;
+  }
+
+  status(): DispatchStatus {
+    return { ...this.#status };
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run().catch((err: unknown) => {
+      // A throw here is a bug or broken storage: say so loudly, the readiness probe reports it.
+      this.#log.fatal({ err }, 'dispatch loop stopped by an unexpected error');
+      this.#status.state = 'stopped';
+      this.#status.lastError = { code: 'GW_ERR_BUFFER_IO', reason: (err as Error).message, at: new Date().toISOString() };
+    });
+  }
+
+  /** New entries are in the buffer: stop waiting. */
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  /** Stop after the send in flight (aborting it between messages), leaving the cursor where it is durable. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#abort.abort();
+    this.wake();
+    await this.#loop;
+    this.#status.state = 'stopped';
+  }
+
+  async #run(): Promise<void> {
+    let cursor = this.#buffer.cursor(this.#destination.id);
+    let probe = false; // half-open: after the circuit's pause, send a single item first
+    while (this.#running) {
+      const limit = probe ? 1 : this.#opts.batchSize;
+      const entries = await this.#buffer.read(cursor, limit);
+      if (entries.length === 0) {
+        this.#status.state = 'idle';
+        await this.#sleep(this.#opts.idlePollMs, true);
+        continue;
+      }
+      const mine = entries.filter((e) => e.only === undefined || e.only.includes(this.#destination.id));
+      const lastSeq = entries.at(-1)!.seq;
+      if (mine.length === 0) {
+        cursor = await this.#commit({ destination: this.#destination.id, cursor: lastSeq, deadLetters: [] });
+        continue;
+      }
+      this.#status.state = 'sending';
+      const outcomes = await this.#send(mine);
+      if (!this.#running && outcomes.every((o) => o.kind === 'retry')) break;
+      const { commit, retry } = this.#account(entries, mine, outcomes, cursor);
+      if (commit.cursor > cursor) cursor = await this.#commit(commit);
+      if (!retry) {
+        probe = false;
+        this.#status.consecutiveFailures = 0;
+        this.#metrics?.breakerOpen.set({ destination: this.#destination.id }, 0);
+        continue;
+      }
+      probe = await this.#backOff(retry);
+    }
+  }
+
+  async #send(batch: BufferedObservation[]): Promise<SendOutcome[]> {
+    try {
+      const outcomes = await this.#destination.send(batch, this.#abort.signal);
+      if (outcomes.length !== batch.length) {
+        throw new Error(`destination ${this.#destination.id} answered ${outcomes.length} outcomes for ${batch.length} items`);
+      }
+      return outcomes;
+    } catch (err) {
+      // A bridge must answer with values; a throw is its bug. Retry rather than lose or skip data.
+      this.#log.error({ err }, 'destination threw instead of answering outcomes');
+      return batch.map(() => ({ kind: 'retry', code: 'GW_ERR_MLLP_CONNECT', reason: (err as Error).message }));
+    }
+  }
+
+  /** Walk outcomes in order: delivered and rejected move the cursor; the first retry stops the walk. */
+  #account(
+    entries: BufferedObservation[],
+    mine: BufferedObservation[],
+    outcomes: SendOutcome[],
+    cursor: bigint,
+  ): { commit: CursorCommit; retry?: Extract<SendOutcome, { kind: 'retry' }> } {
+    const dest = this.#destination.id;
+    const commit: CursorCommit = { destination: dest, cursor, deadLetters: [] };
+    const outcomeBySeq = new Map(mine.map((e, i) => [e.seq, outcomes[i]!]));
+    for (const entry of entries) {
+      const outcome = outcomeBySeq.get(entry.seq);
+      if (outcome === undefined) {
+        commit.cursor = entry.seq; // replayed entry meant for another destination
+        continue;
+      }
+      const observationId = entry.observation.id;
+      switch (outcome.kind) {
+        case 'delivered':
+          commit.cursor = entry.seq;
+          this.#metrics?.delivered.inc({ destination: dest });
+          if (outcome.receipt.latencyMs !== undefined) {
+            this.#metrics?.ackLatency.observe({ destination: dest }, outcome.receipt.latencyMs / 1000);
+          }
+          this.#status.lastDeliveryAt = new Date().toISOString();
+          this.#status.lastReceipt = outcome.receipt.id;
+          this.#log.debug({ observationId, receipt: outcome.receipt }, 'delivered');
+          break;
+        case 'rejected':
+          commit.cursor = entry.seq;
+          commit.deadLetters.push({ seq: entry.seq, observation: entry.observation, code: outcome.code, reason: outcome.reason });
+          this.#metrics?.rejected.inc({ destination: dest, code: outcome.code });
+          this.#log.warn({ observationId, code: outcome.code, reason: outcome.reason }, 'rejected by destination; moved to dead-letter');
+          break;
+        case 'retry':
+          this.#metrics?.retries.inc({ destination: dest, code: outcome.code });
+          this.#status.lastError = { code: outcome.code, reason: outcome.reason, at: new Date().toISOString() };
+          return { commit, retry: outcome };
+        default:
+          outcome satisfies never;
+      }
+    }
+    return { commit };
+  }
+
+  async #commit(commit: CursorCommit): Promise<bigint> {
+    await this.#buffer.commit(commit);
+    return commit.cursor;
+  }
+
+  /** Exponential back-off with full jitter, capped; the circuit opens after `breakerThreshold` failures. Returns "probe next". */
+  async #backOff(retry: Extract<SendOutcome, { kind: 'retry' }>): Promise<boolean> {
+    const failures = ++this.#status.consecutiveFailures;
+    const { backoffInitialMs, backoffMaxMs, breakerThreshold, breakerOpenMs, random } = this.#opts;
+    const logAt = failures === 1 || failures === breakerThreshold || failures % 50 === 0 ? 'warn' : 'debug';
+    this.#log[logAt]({ code: retry.code, reason: retry.reason, failures }, 'send failed; will retry');
+    if (failures >= breakerThreshold) {
+      this.#status.state = 'open';
+      this.#metrics?.breakerOpen.set({ destination: this.#destination.id }, 1);
+      const wait = Math.max(breakerOpenMs, retry.afterMs ?? 0);
+      this.#status.nextAttemptAt = new Date(Date.now() + wait).toISOString();
+      await this.#sleep(wait, false);
+      return true;
+    }
+    this.#status.state = 'backoff';
+    const ceiling = Math.min(backoffMaxMs, backoffInitialMs * 2 ** (failures - 1));
+    const wait = Math.max(retry.afterMs ?? 0, Math.round(ceiling / 2 + (random() * ceiling) / 2));
+    this.#status.nextAttemptAt = new Date(Date.now() + wait).toISOString();
+    await this.#sleep(wait, false);
+    return false;
+  }
+
+  /** Sleep; a wake() ends it early only when `wakeable` (idle), never a back-off. stop() always ends it. */
+  #sleep(ms: number, wakeable: boolean): Promise<void> {
+    if (wakeable && this.#woken) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        this.#woken = false;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = () => {
+        if (wakeable || !this.#running) done();
+      };
+    });
+  }
+}

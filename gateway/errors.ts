@@ -1,0 +1,103 @@
+// The one error registry (CONVENTIONS 5). Retry logic keys off `retry`, never off message text.
+// Message templates use %s placeholders filled in order.
+import { format } from 'node:util';
+import type { Issue } from './types.ts';
+
+export const RetryClass = {
+  /** Nothing happened at the receiver; try again later. */
+  transient: 'transient',
+  /** The receiver may have stored it (ACK timeout): retry with the same control id. */
+  ambiguous: 'ambiguous',
+  /** Retrying cannot help: refuse / dead-letter. */
+  permanent: 'permanent',
+} as const;
+export type RetryClass = (typeof RetryClass)[keyof typeof RetryClass];
+
+interface ErrorSpec {
+  message: string;
+  status: number;
+  retry: RetryClass;
+}
+
+const spec = (message: string, status: number, retry: RetryClass): ErrorSpec => ({ message, status, retry });
+
+export const errorRegistry = {
+  // Intake: bad input from a device or the kiosk
+  GW_ERR_MALFORMED_BODY: spec('request body is not valid JSON: %s', 400, 'permanent'),
+  GW_ERR_BODY_TOO_LARGE: spec('request body exceeds %s bytes', 413, 'permanent'),
+  GW_ERR_INVALID_READING: spec('%s', 400, 'permanent'),
+  GW_ERR_UNKNOWN_METRIC: spec('unknown metric "%s"; known metrics: %s', 400, 'permanent'),
+  GW_ERR_UNIT_NOT_ACCEPTED: spec('unit "%s" is not accepted for %s; accepted: %s', 400, 'permanent'),
+  GW_ERR_OUT_OF_RANGE: spec('%s value %s %s is outside the plausible range %s–%s %s', 400, 'permanent'),
+  GW_ERR_SPECIAL_VALUE: spec('%s carries the IEEE-11073 special value %s, not a measurement', 400, 'permanent'),
+  GW_ERR_NON_FINITE_VALUE: spec('%s value %s is not a finite number (IEEE-11073 special values travel by name, e.g. "NaN")', 400, 'permanent'),
+  GW_ERR_IMPLAUSIBLE_PANEL: spec('%s %s %s must be greater than %s %s %s', 400, 'permanent'),
+  GW_ERR_DUPLICATE_METRIC: spec('metric "%s" appears more than once in one reading', 400, 'permanent'),
+  GW_ERR_INCOMPLETE_PANEL: spec('%s needs %s in the same reading', 400, 'permanent'),
+  GW_ERR_BAD_TIME: spec('%s is not an ISO 8601 date-time with offset: "%s"', 400, 'permanent'),
+  GW_ERR_PROFILE_INVALID: spec('Observation fails FHIR profile %s: %s', 400, 'permanent'),
+  GW_ERR_NO_OBSERVATION: spec('reading produced no Observation: every component was refused', 400, 'permanent'),
+  // Buffer
+  GW_ERR_BUFFER_FULL: spec('buffer is at its high-water mark (%s of %s bytes); intake refused until the backlog drains', 503, 'transient'),
+  GW_ERR_BUFFER_CLOSED: spec('buffer is not open', 503, 'transient'),
+  GW_ERR_BUFFER_IO: spec('buffer write failed: %s', 503, 'transient'),
+  GW_ERR_BUFFER_KEY: spec('GW_BUFFER_KEY must be 32 bytes as 64 hex characters or base64: %s', 500, 'permanent'),
+  GW_ERR_BUFFER_DECRYPT: spec('buffer record %s cannot be decrypted with the configured key', 500, 'permanent'),
+  GW_ERR_BUFFER_WRONG_KEY: spec('the buffer at %s was sealed with a different GW_BUFFER_KEY', 500, 'permanent'),
+  GW_ERR_BUFFER_FORMAT: spec('the database at %s %s', 500, 'permanent'),
+  // Configuration
+  GW_ERR_CONFIG_INVALID: spec('invalid configuration: %s', 500, 'permanent'),
+  GW_ERR_CONFIG_READ: spec('cannot read configuration file %s: %s', 500, 'permanent'),
+  // HL7 v2 / MLLP
+  GW_ERR_HL7_BUILD: spec('cannot build HL7 message from Observation %s: %s', 500, 'permanent'),
+  GW_ERR_MLLP_CONNECT: spec('cannot connect to MLLP receiver %s: %s', 503, 'transient'),
+  GW_ERR_MLLP_CLOSED: spec('MLLP connection closed before the ACK for %s', 503, 'ambiguous'),
+  GW_ERR_MLLP_ACK_TIMEOUT: spec('no ACK for %s within %s ms', 504, 'ambiguous'),
+  GW_ERR_MLLP_ACK_MALFORMED: spec('malformed ACK for %s: %s', 502, 'ambiguous'),
+  GW_ERR_MLLP_ACK_MISMATCH: spec('ACK MSA-2 "%s" does not match sent MSH-10 "%s"', 502, 'ambiguous'),
+  GW_ERR_MLLP_ACK_ERROR: spec('receiver answered %s for %s: %s', 502, 'transient'),
+  GW_ERR_MLLP_ACK_REJECT: spec('receiver rejected %s with %s: %s', 422, 'permanent'),
+  GW_ERR_MLLP_FRAME_TOO_LARGE: spec('MLLP frame exceeds %s bytes', 502, 'ambiguous'),
+  GW_ERR_MLLP_NOT_SENT: spec('message %s was not sent: %s', 503, 'transient'),
+  // HTTP / admin
+  GW_ERR_UNAUTHORIZED: spec('admin API needs a valid bearer token', 401, 'permanent'),
+  GW_ERR_NOT_FOUND: spec('%s not found', 404, 'permanent'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorRegistry;
+
+export function errorMessage(code: ErrorCode, ...args: unknown[]): string {
+  return format(errorRegistry[code].message, ...args.map(String));
+}
+
+export function retryClassOf(code: string): RetryClass {
+  return code in errorRegistry ? errorRegistry[code as ErrorCode].retry : 'permanent';
+}
+
+export function httpStatusOf(code: string): number {
+  return code in errorRegistry ? errorRegistry[code as ErrorCode].status : 500;
+}
+
+/** An expected failure as a value (CONVENTIONS 6). */
+export function issue(code: ErrorCode, path: string | undefined, ...args: unknown[]): Issue {
+  return path === undefined
+    ? { code, message: errorMessage(code, ...args) }
+    : { code, message: errorMessage(code, ...args), path };
+}
+
+/** Thrown for broken infrastructure and bad configuration only; expected failures are values. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly retry: RetryClass;
+  readonly status: number;
+  readonly issues: Issue[];
+
+  constructor(code: ErrorCode, args: unknown[] = [], options?: { cause?: unknown; issues?: Issue[] }) {
+    super(errorMessage(code, ...args), options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.retry = errorRegistry[code].retry;
+    this.status = errorRegistry[code].status;
+    this.issues = options?.issues ?? [];
+  }
+}

@@ -1,0 +1,167 @@
+// The composition root: wires buffer, intake, dispatch, bridges, drivers and HTTP, and shuts them down in
+// the right order on SIGTERM (stop intake, stop dispatch, close bridges, close the buffer last).
+import { join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { MllpDestination } from '../ehr-bridge/hl7v2/mllp-destination.ts';
+import { startSimulatedKiosk, type SimulatedKiosk } from '../device-drivers/kiosk/simulator.ts';
+import { BindingStore } from './bindings.ts';
+import { LevelDbBuffer } from './buffer/leveldb-buffer.ts';
+import { DEVELOPMENT_BUFFER_KEY, parseBufferKey } from './buffer/seal.ts';
+import type { GatewayConfig } from './config.ts';
+import { DestinationDispatcher } from './dispatch.ts';
+import type { DriverContext } from './driver.ts';
+import { buildHttpApp } from './http/app.ts';
+import { Intake } from './ingest.ts';
+import type { Logger } from './logger.ts';
+import { createMetrics, type GatewayMetrics } from './metrics.ts';
+import type { NormalizeContext } from './normalize.ts';
+import { warmUpValidation } from './fhir/validate.ts';
+import type { Destination } from './types.ts';
+
+export interface GatewayEnv {
+  /** GW_BUFFER_KEY: 32 bytes as hex or base64. */
+  bufferKey?: string;
+  /** GW_ADMIN_TOKEN: bearer token for the admin API. */
+  adminToken?: string;
+}
+
+export interface Gateway {
+  app: FastifyInstance;
+  buffer: LevelDbBuffer;
+  metrics: GatewayMetrics;
+  dispatchers: DestinationDispatcher[];
+  intake: Intake;
+  /** The address the HTTP server listens on. */
+  url: string;
+  close(): Promise<void>;
+}
+
+export function createDestination(config: GatewayConfig['destinations'][number], siteId: string, logger: Logger): Destination {
+  switch (config.type) {
+    case 'mllp':
+      return new MllpDestination(config, { siteId, logger: logger.child({ stage: 'bridge', destination: config.id }) });
+    default:
+      return config.type satisfies never;
+  }
+}
+
+export async function startGateway(config: GatewayConfig, logger: Logger, env: GatewayEnv = {}): Promise<Gateway> {
+  const startedAt = new Date();
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  let key: Buffer;
+  if (env.bufferKey) {
+    key = parseBufferKey(env.bufferKey);
+  } else {
+    key = DEVELOPMENT_BUFFER_KEY;
+    logger.warn(
+      { key: 'GW_BUFFER_KEY' },
+      'GW_BUFFER_KEY is not set: the buffer is sealed with the PUBLIC DEVELOPMENT KEY. Patient data at rest is NOT protected. Set GW_BUFFER_KEY (32 bytes, hex or base64) before real use.',
+    );
+  }
+  if (!env.adminToken) logger.warn('GW_ADMIN_TOKEN is not set: the admin API (bindings, quarantine, dead letters) is closed');
+
+  const metrics = createMetrics({ site: config.site.id });
+  const buffer = new LevelDbBuffer(
+    {
+      dir: join(dataDir, 'buffer'),
+      key,
+      destinations: config.destinations.map((d) => d.id),
+      quotaBytes: config.buffer.quotaBytes,
+      highWaterRatio: config.buffer.highWaterRatio,
+      retentionMs: config.buffer.retentionHours * 3600_000,
+    },
+    logger.child({ stage: 'buffer' }),
+  );
+  await buffer.open();
+  metrics.observeBuffer(() => buffer.stats());
+  warmUpValidation();
+
+  const bindings = new BindingStore({ buffer, logger, config: config.bindings });
+  await bindings.load();
+  const normalizeContext: NormalizeContext = {
+    siteId: config.site.id,
+    bindingFor: (deviceId) => bindings.bindingFor(deviceId),
+    clockSkewToleranceMs: config.clock.skewToleranceSeconds * 1000,
+    defaultPatientSystem: config.patients.defaultSystem,
+  };
+
+  const destinations = config.destinations.map((d) => createDestination(d, config.site.id, logger));
+  const dispatchers = destinations.map(
+    (destination) => new DestinationDispatcher({ destination, buffer, logger, metrics, options: config.dispatch }),
+  );
+  const intake = new Intake({
+    buffer,
+    logger,
+    metrics,
+    normalizeContext,
+    onStored: () => dispatchers.forEach((d) => d.wake()),
+  });
+  let accepting = true;
+  const driverContext: DriverContext = {
+    submit: (reading) => intake.submit(reading),
+    logger,
+    metrics,
+  };
+
+  // Readings quarantined in an earlier run whose device has been bound since (config edit) go out now.
+  const quarantined = new Set((await buffer.quarantine.list()).map((q) => q.deviceId));
+  for (const deviceId of quarantined) {
+    if (bindings.bindingFor(deviceId)) await bindings.release(deviceId, intake, normalizeContext);
+  }
+
+  const linkGauge = setInterval(() => {
+    for (const d of destinations) metrics.destinationUp.set({ destination: d.id }, d.linkState() === 'connected' ? 1 : 0);
+  }, 1000);
+  linkGauge.unref();
+  const compaction = setInterval(() => {
+    buffer.compact().catch((err: unknown) => logger.error({ err }, 'buffer compaction failed'));
+  }, 60_000);
+  compaction.unref();
+
+  const app = await buildHttpApp({
+    config,
+    logger,
+    metrics,
+    buffer,
+    destinations,
+    dispatchers,
+    driverContext,
+    bindings,
+    intake,
+    normalizeContext,
+    ...(env.adminToken ? { adminToken: env.adminToken } : {}),
+    startedAt,
+    accepting: () => accepting,
+  });
+  const url = await app.listen({ host: config.http.host, port: config.http.port });
+  for (const d of dispatchers) d.start();
+
+  let simulator: SimulatedKiosk | undefined;
+  if (config.simulate.enabled) {
+    simulator = startSimulatedKiosk(driverContext, { deviceId: config.simulate.deviceId, intervalMs: config.simulate.intervalMs });
+  }
+  logger.info(
+    { url, dataDir, destinations: config.destinations.map((d) => `${d.id}:${d.type}`), simulate: config.simulate.enabled },
+    'gateway started',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      accepting = false;
+      logger.info('shutting down: intake first');
+      await simulator?.stop();
+      await app.close(); // waits for in-flight requests, whose appends finish and sync first
+      await Promise.all(dispatchers.map((d) => d.stop()));
+      await Promise.all(destinations.map((d) => d.close()));
+      clearInterval(linkGauge);
+      clearInterval(compaction);
+      await buffer.close();
+      logger.info('gateway stopped; buffer closed');
+    })();
+    return closing;
+  };
+  return { app, buffer, metrics, dispatchers, intake, url, close };
+}

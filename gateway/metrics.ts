@@ -1,0 +1,167 @@
+// Prometheus metrics (prom-client), one registry per gateway instance so tests can run several.
+// Names follow Prometheus conventions: units in the name, `_total` for counters.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BufferStats } from './buffer/types.ts';
+
+export interface GatewayMetrics {
+  registry: Registry;
+  readingsReceived: Counter<'transport'>;
+  readingsRefused: Counter<'transport' | 'reason'>;
+  readingsQuarantined: Counter<'transport'>;
+  componentsRefused: Counter<'transport' | 'reason'>;
+  observationsStored: Counter<'result'>;
+  appendDuration: Histogram;
+  delivered: Counter<'destination'>;
+  retries: Counter<'destination' | 'code'>;
+  rejected: Counter<'destination' | 'code'>;
+  ackLatency: Histogram<'destination'>;
+  destinationUp: Gauge<'destination'>;
+  breakerOpen: Gauge<'destination'>;
+  httpProblems: Counter<'route' | 'code'>;
+  /** Called at scrape time to read the buffer's counters (never a scan). */
+  observeBuffer(stats: () => BufferStats | undefined): void;
+}
+
+export function createMetrics(labels: { site: string }, options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ site: labels.site });
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  let bufferStats: () => BufferStats | undefined = () => undefined;
+
+  const readingsReceived = new Counter({
+    name: 'gateway_readings_received_total',
+    help: 'Readings handed to the gateway by a driver',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+  });
+  const readingsRefused = new Counter({
+    name: 'gateway_readings_refused_total',
+    help: 'Readings refused at intake, by error code',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [registry],
+  });
+  const readingsQuarantined = new Counter({
+    name: 'gateway_readings_quarantined_total',
+    help: 'Readings held in quarantine because no patient is bound to the device',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+  });
+  const componentsRefused = new Counter({
+    name: 'gateway_components_refused_total',
+    help: 'Measured components refused while the rest of their reading was kept (IEEE-11073 special values)',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [registry],
+  });
+  const observationsStored = new Counter({
+    name: 'gateway_observations_appended_total',
+    help: 'Observations offered to the buffer, by result (stored, duplicate, refused)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const appendDuration = new Histogram({
+    name: 'gateway_append_duration_seconds',
+    help: 'Time from submit to durable (normalize, validate, seal, synced group commit)',
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const delivered = new Counter({
+    name: 'gateway_dispatch_delivered_total',
+    help: 'Observations acknowledged by a destination',
+    labelNames: ['destination'] as const,
+    registers: [registry],
+  });
+  const retries = new Counter({
+    name: 'gateway_dispatch_retries_total',
+    help: 'Send attempts that must be retried, by error code',
+    labelNames: ['destination', 'code'] as const,
+    registers: [registry],
+  });
+  const rejected = new Counter({
+    name: 'gateway_dispatch_rejected_total',
+    help: 'Observations rejected by a destination and moved to its dead-letter store',
+    labelNames: ['destination', 'code'] as const,
+    registers: [registry],
+  });
+  const ackLatency = new Histogram({
+    name: 'gateway_ack_latency_seconds',
+    help: 'Time from sending an item to its acknowledgement',
+    labelNames: ['destination'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 10],
+    registers: [registry],
+  });
+  const destinationUp = new Gauge({
+    name: 'gateway_destination_up',
+    help: '1 when the destination link is connected',
+    labelNames: ['destination'] as const,
+    registers: [registry],
+  });
+  const breakerOpen = new Gauge({
+    name: 'gateway_destination_circuit_open',
+    help: '1 while the circuit breaker holds sends to the destination',
+    labelNames: ['destination'] as const,
+    registers: [registry],
+  });
+  const httpProblems = new Counter({
+    name: 'gateway_http_problems_total',
+    help: 'HTTP requests answered with a problem document, by error code',
+    labelNames: ['route', 'code'] as const,
+    registers: [registry],
+  });
+
+  const bufferGauge = (name: string, help: string, read: (s: BufferStats) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const s = bufferStats();
+        if (s) this.set(read(s));
+      },
+    });
+  };
+  bufferGauge('gateway_buffer_entries', 'Entries in the buffer log', (s) => s.entries);
+  bufferGauge('gateway_buffer_disk_bytes', 'Bytes the buffer database takes on disk', (s) => s.diskBytes);
+  bufferGauge('gateway_buffer_quota_bytes', 'Configured disk quota of the buffer', (s) => s.quotaBytes);
+  bufferGauge('gateway_buffer_intake_refused', '1 while intake is refused at the high-water mark (alert)', (s) => (s.intakeRefused ? 1 : 0));
+  bufferGauge('gateway_quarantine_readings', 'Readings waiting in quarantine for a patient binding', (s) => s.quarantined);
+
+  const perDestination = (name: string, help: string, read: (d: BufferStats['destinations'][number]) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['destination'] as const,
+      registers: [registry],
+      collect() {
+        const s = bufferStats();
+        if (!s) return;
+        for (const d of s.destinations) this.set({ destination: d.destination }, read(d));
+      },
+    });
+  };
+  perDestination('gateway_buffer_pending', 'Entries not yet delivered to the destination', (d) => d.pending);
+  perDestination('gateway_buffer_pending_bytes', 'Sealed bytes not yet delivered to the destination', (d) => d.pendingBytes);
+  perDestination('gateway_buffer_oldest_unsent_seconds', 'Age of the oldest entry not yet delivered', (d) =>
+    d.oldestPendingAt === undefined ? 0 : Math.max(0, (Date.now() - d.oldestPendingAt) / 1000),
+  );
+  perDestination('gateway_dead_letters', 'Entries in the dead-letter store', (d) => d.deadLetters);
+
+  return {
+    registry,
+    readingsReceived,
+    readingsRefused,
+    readingsQuarantined,
+    componentsRefused,
+    observationsStored,
+    appendDuration,
+    delivered,
+    retries,
+    rejected,
+    ackLatency,
+    destinationUp,
+    breakerOpen,
+    httpProblems,
+    observeBuffer(stats) {
+      bufferStats = stats;
+    },
+  };
+}
