@@ -159,3 +159,18 @@ describe('dispatch', () => {
     assert.deepEqual(cloud.attempts, ['obs-0000'], 'the other destination does not get it again');
   });
 });
+
+describe('what dispatch says about receiver errors', () => {
+  it('keeps the receiver words (which may quote patient data) out of warn logs and status, but in the dead-letter store', async () => {
+    const dest = new ScriptedDestination('ehr', () => ({ kind: 'rejected', code: 'GW_ERR_MLLP_ACK_REJECT', reason: 'AR: unknown patient MRN4242 DOE^JANE' }));
+    const { buffer, dispatchers, lines } = await setup([dest]);
+    await buffer.append([obs(0)]);
+    dispatchers[0]!.start();
+    await until('cursor at 1', () => buffer.cursor('ehr') === 1n);
+    await dispatchers[0]!.stop();
+    const atWarn = lines.filter((l) => l.level === 'warn' || l.level === 'info' || l.level === 'error');
+    assert.ok(atWarn.some((l) => l.code === 'GW_ERR_MLLP_ACK_REJECT'), 'the refusal is logged with its code');
+    assert.ok(!JSON.stringify(atWarn).includes('MRN4242'), 'no receiver text above debug');
+    assert.match((await buffer.deadLetters('ehr'))[0]!.reason, /MRN4242/, 'the dead-letter store keeps the receiver words');
+  });
+});

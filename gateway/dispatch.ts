@@ -36,6 +36,21 @@ export interface DispatchStatus {
   nextAttemptAt?: string;
 }
 
+/**
+ * Codes whose reason carries the receiver's own words (MSA-3, ERR), which may quote patient data.
+ * Their text goes to the sealed dead-letter store and debug logs, never to info/warn logs or /v1/status.
+ */
+const RECEIVER_TEXT_CODES: ReadonlySet<string> = new Set([
+  'GW_ERR_MLLP_ACK_ERROR',
+  'GW_ERR_MLLP_ACK_REJECT',
+  'GW_ERR_MLLP_ACK_MALFORMED',
+  'GW_ERR_MLLP_ACK_MISMATCH',
+]);
+
+export function publicReason(code: string, reason: string): string {
+  return RECEIVER_TEXT_CODES.has(code) ? `${code}: receiver text withheld (see the dead-letter store or the debug log)` : reason;
+}
+
 export class DestinationDispatcher {
   readonly #destination: Destination;
   readonly #buffer: ObservationBuffer;
@@ -176,11 +191,12 @@ export class DestinationDispatcher {
           commit.cursor = entry.seq;
           commit.deadLetters.push({ seq: entry.seq, observation: entry.observation, code: outcome.code, reason: outcome.reason });
           this.#metrics?.rejected.inc({ destination: dest, code: outcome.code });
-          this.#log.warn({ observationId, code: outcome.code, reason: outcome.reason }, 'rejected by destination; moved to dead-letter');
+          this.#log.warn({ observationId, code: outcome.code, reason: publicReason(outcome.code, outcome.reason) }, 'rejected by destination; moved to dead-letter');
+          this.#log.debug({ observationId, code: outcome.code, reason: outcome.reason }, 'receiver reason for the rejection');
           break;
         case 'retry':
           this.#metrics?.retries.inc({ destination: dest, code: outcome.code });
-          this.#status.lastError = { code: outcome.code, reason: outcome.reason, at: new Date().toISOString() };
+          this.#status.lastError = { code: outcome.code, reason: publicReason(outcome.code, outcome.reason), at: new Date().toISOString() };
           return { commit, retry: outcome };
         default:
           outcome satisfies never;
@@ -199,7 +215,8 @@ export class DestinationDispatcher {
     const failures = ++this.#status.consecutiveFailures;
     const { backoffInitialMs, backoffMaxMs, breakerThreshold, breakerOpenMs, random } = this.#opts;
     const logAt = failures === 1 || failures === breakerThreshold || failures % 50 === 0 ? 'warn' : 'debug';
-    this.#log[logAt]({ code: retry.code, reason: retry.reason, failures }, 'send failed; will retry');
+    this.#log[logAt]({ code: retry.code, reason: publicReason(retry.code, retry.reason), failures }, 'send failed; will retry');
+    this.#log.debug({ code: retry.code, reason: retry.reason }, 'receiver reason for the retry');
     if (failures >= breakerThreshold) {
       this.#status.state = 'open';
       this.#metrics?.breakerOpen.set({ destination: this.#destination.id }, 1);

@@ -40,7 +40,7 @@ export interface Gateway {
 export function createDestination(config: GatewayConfig['destinations'][number], siteId: string, logger: Logger): Destination {
   switch (config.type) {
     case 'mllp':
-      return new MllpDestination(config, { siteId, logger: logger.child({ stage: 'bridge', destination: config.id }) });
+      return new MllpDestination(config, { siteId, logger }); // the bridge names its own stage and destination
     default:
       return config.type satisfies never;
   }

@@ -25,9 +25,11 @@ export const kioskRoutes: FastifyPluginAsync<KioskRoutesOptions> = async (app, {
       case 'quarantined':
         return reply.code(202).send({ observations: [], quarantined: { id: result.quarantineId, reason: result.reason } });
       case 'invalid': {
-        const first = result.issues[0]!;
-        const detail = result.issues.length === 1 ? first.message : `${result.issues.length} problems; the first: ${first.message}`;
-        return sendProblem(reply, problem(first.code, detail, result.issues));
+        // Normalize speaks of the Reading; the kiosk's client knows its own field names.
+        const issues = result.issues.map((i) => (i.path === 'deviceTime' ? { ...i, path: 'measuredAt' } : i));
+        const first = issues[0]!;
+        const detail = issues.length === 1 ? first.message : `${issues.length} problems; the first: ${first.message}`;
+        return sendProblem(reply, problem(first.code, detail, issues));
       }
       case 'unavailable':
         reply.header('retry-after', '30');

@@ -84,6 +84,12 @@ describe('bad input is refused clearly and touches nothing already buffered', ()
     }
   });
 
+  it('refuses a measuredAt that is not a date-time with offset, pointing at measuredAt', async () => {
+    const p = await refused({ deviceId: 'kiosk-1', measuredAt: '23/11/2026 09:30', components: [{ metric: 'heart-rate', value: 70, unit: '/min' }] });
+    assert.equal(p.code, 'GW_ERR_BAD_TIME');
+    assert.equal(p.errors?.[0]?.pointer, '#/measuredAt');
+  });
+
   it('refuses a body over the size limit with 413', async () => {
     const huge = JSON.stringify({ ...heartRateReading(99), padding: 'x'.repeat(200 * 1024) });
     const p = await refused(huge, 413);
