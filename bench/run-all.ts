@@ -1,7 +1,8 @@
 // All benchmarks of the spine in one run, each beside the physical ceiling measured in the same run.
 // `npm run bench` (≈10 min); writes docs/benchmarks.md. BENCH_BACKLOG=100000 shortens the backlog run.
 import { writeFileSync, readFileSync } from 'node:fs';
-import { createServer, connect, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { ClassicLevel } from 'classic-level';
@@ -12,11 +13,14 @@ import { Intake } from '../gateway/ingest.ts';
 import { createLogger } from '../gateway/logger.ts';
 import { frame, MllpDecoder } from '../ehr-bridge/hl7v2/mllp-codec.ts';
 import { buildOruR01 } from '../ehr-bridge/hl7v2/oru-r01.ts';
+import { controlIdOfMessage } from '../ehr-bridge/hl7v2/ack.ts';
 import { freePort, spawnGateway, waitFor, writeConfigFile } from '../test/support/harness.ts';
 import { BENCH_CONTEXT, BENCH_KEY, benchDir, benchKioskBody, benchObservation, benchReading, fmt, machine, percentile, table, type BenchRow } from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 1_000_000);
+/** The V8 settings the Balena image runs with (deploy/balena/Dockerfile.template): a small young generation. */
+const DEPLOYED_NODE_OPTIONS = '--max-semi-space-size=4';
 const silent = createLogger('silent');
 const rows: BenchRow[] = [];
 const notes: string[] = [];
@@ -112,7 +116,7 @@ async function httpThroughput(seconds: number, connections: number): Promise<{ r
     bindings: [{ device: 'kiosk-1', patient: { mrn: 'MRN0001', system: 'urn:oid:1.2.3.4' } }],
     log: { level: 'warn' },
   });
-  const gw = spawnGateway(config, { GW_BUFFER_KEY: BENCH_KEY.toString('hex'), GW_LOG_LEVEL: 'info' });
+  const gw = spawnGateway(config, { GW_BUFFER_KEY: BENCH_KEY.toString('hex'), GW_LOG_LEVEL: 'info', GW_RUNTIME: 'dist', NODE_OPTIONS: DEPLOYED_NODE_OPTIONS });
   const url = await gw.url;
   let n = 0;
   const result = await autocannon({
@@ -136,9 +140,9 @@ async function startRawAcker(port: number): Promise<{ count: () => number; close
     const decoder = new MllpDecoder();
     socket.on('data', (chunk) => {
       for (const item of decoder.push(chunk)) {
-        if (typeof item !== 'string') continue;
+        if (!item.ok) continue;
         count++;
-        const controlId = /^MSH\|[^|]*\|[^|]*\|[^|]*\|[^|]*\|[^|]*\|[^|]*\|[^|]*\|[^|]*\|([^|]*)/.exec(item)?.[1] ?? '';
+        const controlId = controlIdOfMessage(item.value) ?? '';
         socket.write(frame(`MSH|^~\\&|EHR|CLINIC|RPM-GW|bench|20260101000000||ACK^R01^ACK|A${controlId}|P|2.5.1\rMSA|AA|${controlId}\r`));
       }
     });
@@ -155,32 +159,33 @@ async function startRawAcker(port: number): Promise<{ count: () => number; close
   };
 }
 
-/** The wire ceiling: one ORU-sized frame in flight, answered by the raw acker, over loopback. */
+/**
+ * The wire ceiling: a client in another process (as the gateway is in the drains) sends one ORU-sized
+ * frame at a time and waits for the raw acker's ACK, over loopback.
+ */
 async function rawMllpEcho(seconds: number): Promise<number> {
   const port = await freePort();
   const acker = await startRawAcker(port);
   const built = buildOruR01(benchObservation(0), { sendingApplication: 'RPM-GW', sendingFacility: 'bench', receivingApplication: 'EHR', receivingFacility: 'CLINIC', processingId: 'P' });
   if (!built.ok) throw new Error('ORU did not build');
-  const payload = frame(built.value.message);
-  const socket = connect(port, '127.0.0.1');
-  socket.setNoDelay(true);
-  await new Promise((r) => socket.once('connect', r));
-  const decoder = new MllpDecoder();
-  let sent = 0;
-  const deadline = performance.now() + seconds * 1000;
-  await new Promise<void>((resolve) => {
+  const client = `
+    const net = require('node:net');
+    const payload = Buffer.from(${JSON.stringify(frame(built.value.message).toString('base64'))}, 'base64');
+    const socket = net.connect(${port}, '127.0.0.1', () => { socket.setNoDelay(true); socket.write(payload); });
+    let acks = 0; const deadline = Date.now() + ${seconds * 1000};
     socket.on('data', (chunk) => {
-      for (const _ of decoder.push(chunk)) {
-        if (performance.now() >= deadline) return resolve();
-        sent++;
+      for (let i = 0; i < chunk.length; i++) if (chunk[i] === 0x1c) {
+        acks++;
+        if (Date.now() >= deadline) { process.stdout.write(String(acks)); socket.destroy(); return; }
         socket.write(payload);
       }
-    });
-    socket.write(payload);
-  });
-  socket.destroy();
+    });`;
+  const child = spawn(process.execPath, ['-e', client], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  await new Promise((r) => child.once('exit', r));
   await acker.close();
-  return sent / seconds;
+  return Number(out) / seconds;
 }
 
 async function prefill(dir: string, total: number): Promise<number> {
@@ -219,7 +224,8 @@ async function drain(dir: string, total: number, port: number, received: () => n
     dispatch: { batchSize: 100, backoffInitialMs: 50, backoffMaxMs: 200, breakerThreshold: 100000, breakerOpenMs: 200 },
     log: { level: 'warn' },
   });
-  const gw = spawnGateway(config, { GW_BUFFER_KEY: BENCH_KEY.toString('hex'), GW_LOG_LEVEL: 'info' });
+  // The compiled gateway, as a hub runs it (GW_RUNTIME=dist): no tsx loader thread in the RSS.
+  const gw = spawnGateway(config, { GW_BUFFER_KEY: BENCH_KEY.toString('hex'), GW_LOG_LEVEL: 'info', GW_RUNTIME: 'dist', NODE_OPTIONS: DEPLOYED_NODE_OPTIONS });
   await gw.url;
   await new Promise((r) => setTimeout(r, 3000)); // settled, receiver still down: the backlog is held
   const idleRss = rssOf(gw.child.pid!);
@@ -244,6 +250,7 @@ async function drain(dir: string, total: number, port: number, received: () => n
 
 async function main(): Promise<void> {
   log(`machine: ${machine()}`);
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
   log('raw LevelDB ceiling');
   const raw = await rawLevelDb();
   rows.push({ name: 'raw `classic-level` synced batch puts (batches of 100)', value: `${fmt(raw)} puts/s`, baseline: 'the ceiling' });
@@ -262,7 +269,7 @@ async function main(): Promise<void> {
 
   log('raw MLLP echo');
   const echo = await rawMllpEcho(5);
-  rows.push({ name: 'raw MLLP echo, one ORU-sized frame in flight, loopback', value: `${fmt(echo)} msg/s`, baseline: 'the ceiling' });
+  rows.push({ name: 'raw MLLP echo: client process ↔ acker, one ORU-sized frame in flight, loopback', value: `${fmt(echo)} msg/s`, baseline: 'the ceiling' });
 
   const drainCount = 20_000;
   log(`drain ${drainCount} to @medplum/hl7 Hl7Server`);
@@ -330,7 +337,7 @@ ${table(rows)}
 
 Notes:
 ${notes.map((n) => `- ${n}`).join('\n')}
-- The gateway under HTTP load and in the drains is a child process (\`gw start\`); autocannon, the receivers and the
+- The gateway under HTTP load and in the drains is a child process (\`gw start\`, compiled with \`GW_RUNTIME=dist\` and \`NODE_OPTIONS=${DEPLOYED_NODE_OPTIONS}\` as the Balena image runs it); autocannon, the receivers and the
   raw echo run in the bench process, so both share this machine's 2 cores.
 - Reproduce: \`npm run bench\` (set \`BENCH_BACKLOG\` for a smaller backlog, \`BENCH_DIR\` for the disk to use).
 `;

