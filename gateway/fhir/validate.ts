@@ -158,21 +158,30 @@ const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const PLAIN_TOKEN = /^[^\s]+( [^\s]+)*$/;
 const DATE_TIME_KEYS = new Set(['effectiveDateTime', 'issued', 'valueDateTime', 'start', 'end', 'lastUpdated']);
 
-function shapeKey(value: unknown, key = ''): string {
-  if (typeof value === 'number') return Number.isFinite(value) ? 'N' : `n:${String(value)}`;
+function shapeKey(value: unknown): string {
+  return appendShape('', value, '');
+}
+
+/** One pass, one growing string (V8 ropes): this runs for every Observation on the intake path. */
+function appendShape(out: string, value: unknown, key: string): string {
+  if (typeof value === 'number') return out + (Number.isFinite(value) ? 'N' : `n:${String(value)}`);
   if (typeof value === 'string') {
-    if (LITERAL_KEYS.has(key)) return JSON.stringify(value);
-    if (DATE_TIME_KEYS.has(key)) return FULL_DATE_TIME.test(value) ? 'T' : JSON.stringify(value);
-    if (key === 'id') return FHIR_ID.test(value) ? 'I' : JSON.stringify(value);
-    return PLAIN_TOKEN.test(value) && value.length <= 1024 ? 'S' : JSON.stringify(value);
+    if (LITERAL_KEYS.has(key)) return out + JSON.stringify(value);
+    if (DATE_TIME_KEYS.has(key)) return out + (FULL_DATE_TIME.test(value) ? 'T' : JSON.stringify(value));
+    if (key === 'id') return out + (FHIR_ID.test(value) ? 'I' : JSON.stringify(value));
+    return out + (value.length <= 1024 && PLAIN_TOKEN.test(value) ? 'S' : JSON.stringify(value));
   }
-  if (Array.isArray(value)) return `[${value.map((v) => shapeKey(v, key)).join(',')}]`;
+  if (Array.isArray(value)) {
+    out += '[';
+    for (const item of value) out = appendShape(out, item, key) + ',';
+    return out + ']';
+  }
   if (value !== null && typeof value === 'object') {
-    return `{${Object.entries(value as Record<string, unknown>)
-      .map(([k, v]) => `${k}:${shapeKey(v, k)}`)
-      .join(',')}}`;
+    out += '{';
+    for (const k in value) out = appendShape(`${out}${k}:`, (value as Record<string, unknown>)[k], k) + ',';
+    return out + '}';
   }
-  return JSON.stringify(value) ?? 'u';
+  return out + (JSON.stringify(value) ?? 'u');
 }
 
 /** What the gateway requires beyond the profiles: catalog code/unit pairs, subject, effective time, panel shape. */
