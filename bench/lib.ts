@@ -2,6 +2,8 @@
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { LevelDbBuffer } from '../gateway/buffer/leveldb-buffer.ts';
+import { createLogger } from '../gateway/logger.ts';
 import { normalize } from '../gateway/normalize.ts';
 import type { Observation, Reading } from '../gateway/types.ts';
 
@@ -73,4 +75,35 @@ export function table(rows: BenchRow[]): string {
     lines.push(`| ${r.name} | ${r.value} | ${r.baseline ?? '—'} | ${r.ratio ?? '—'} | ${r.goal ?? '—'} | ${r.met === undefined ? '—' : r.met ? 'yes' : 'no'} |`);
   }
   return lines.join('\n');
+}
+
+/** The V8 settings the Balena image runs with (deploy/balena/Dockerfile.template): a small young generation. */
+export const DEPLOYED_NODE_OPTIONS = '--max-semi-space-size=4';
+
+export function openBenchBuffer(dir: string, destinations: string[] = ['ehr']): LevelDbBuffer {
+  return new LevelDbBuffer(
+    { dir, key: BENCH_KEY, destinations, quotaBytes: 64 * 1024 ** 3, highWaterRatio: 0.95, retentionMs: 7 * 24 * 3600_000 },
+    createLogger('silent'),
+  );
+}
+
+/** Fill a buffer with `total` realistic Observations: 4 concurrent appends of 1,000. Returns seconds taken. */
+export async function prefill(dir: string, total: number, progress: (done: number) => void = () => undefined): Promise<number> {
+  const buffer = openBenchBuffer(dir);
+  await buffer.open();
+  const started = performance.now();
+  const chunk = 1000;
+  for (let base = 0; base < total; base += chunk * 4) {
+    await Promise.all(
+      [0, 1, 2, 3].map(async (k) => {
+        const from = base + k * chunk;
+        if (from >= total) return;
+        await buffer.append(Array.from({ length: Math.min(chunk, total - from) }, (_, i) => benchObservation(from + i)));
+      }),
+    );
+    if (base % 100_000 === 0 && base > 0) progress(base);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await buffer.close();
+  return seconds;
 }

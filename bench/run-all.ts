@@ -15,20 +15,14 @@ import { frame, MllpDecoder } from '../ehr-bridge/hl7v2/mllp-codec.ts';
 import { buildOruR01 } from '../ehr-bridge/hl7v2/oru-r01.ts';
 import { controlIdOfMessage } from '../ehr-bridge/hl7v2/ack.ts';
 import { freePort, spawnGateway, waitFor, writeConfigFile } from '../test/support/harness.ts';
-import { BENCH_CONTEXT, BENCH_KEY, benchDir, benchKioskBody, benchObservation, benchReading, fmt, machine, percentile, table, type BenchRow } from './lib.ts';
+import { BENCH_CONTEXT, BENCH_KEY, DEPLOYED_NODE_OPTIONS, benchDir, openBenchBuffer, prefill, benchKioskBody, benchObservation, benchReading, fmt, machine, percentile, table, type BenchRow } from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 1_000_000);
-/** The V8 settings the Balena image runs with (deploy/balena/Dockerfile.template): a small young generation. */
-const DEPLOYED_NODE_OPTIONS = '--max-semi-space-size=4';
 const silent = createLogger('silent');
 const rows: BenchRow[] = [];
 const notes: string[] = [];
 const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
-
-function openBuffer(dir: string, destinations: string[] = ['ehr']): LevelDbBuffer {
-  return new LevelDbBuffer({ dir, key: BENCH_KEY, destinations, quotaBytes: 64 * 1024 ** 3, highWaterRatio: 0.95, retentionMs: 7 * 24 * 3600_000 }, silent);
-}
 
 /** The ceiling: raw classic-level, batches of 100 puts of a sealed-record-sized value, each batch synced. */
 async function rawLevelDb(): Promise<number> {
@@ -58,7 +52,7 @@ async function rawLevelDb(): Promise<number> {
 /** Durable appends through normalize + validate + seal + group commit, no HTTP, `concurrency` readings outstanding. */
 async function intakeThroughput(total: number, concurrency: number): Promise<number> {
   const { dir, cleanup } = benchDir('intake');
-  const buffer = openBuffer(dir);
+  const buffer = openBenchBuffer(dir);
   await buffer.open();
   const intake = new Intake({ buffer, logger: silent, normalizeContext: BENCH_CONTEXT });
   let next = 0;
@@ -81,7 +75,7 @@ async function intakeThroughput(total: number, concurrency: number): Promise<num
 /** Open loop at `rate` readings/s for `seconds`: submit → durable latency. */
 async function intakeLatency(rate: number, seconds: number): Promise<{ p50: number; p99: number; max: number }> {
   const { dir, cleanup } = benchDir('latency');
-  const buffer = openBuffer(dir);
+  const buffer = openBenchBuffer(dir);
   await buffer.open();
   const intake = new Intake({ buffer, logger: silent, normalizeContext: BENCH_CONTEXT });
   const latencies: number[] = [];
@@ -188,27 +182,6 @@ async function rawMllpEcho(seconds: number): Promise<number> {
   return Number(out) / seconds;
 }
 
-async function prefill(dir: string, total: number): Promise<number> {
-  const buffer = openBuffer(dir);
-  await buffer.open();
-  const started = performance.now();
-  const chunk = 1000;
-  for (let base = 0; base < total; base += chunk * 4) {
-    await Promise.all(
-      [0, 1, 2, 3].map(async (k) => {
-        const from = base + k * chunk;
-        if (from >= total) return;
-        const observations = Array.from({ length: Math.min(chunk, total - from) }, (_, i) => benchObservation(from + i));
-        await buffer.append(observations);
-      }),
-    );
-    if (base % 100_000 === 0 && base > 0) log(`prefill ${fmt(base)}/${fmt(total)}`);
-  }
-  const seconds = (performance.now() - started) / 1000;
-  await buffer.close();
-  return seconds;
-}
-
 function rssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
@@ -310,7 +283,7 @@ async function main(): Promise<void> {
   log(`backlog of ${fmt(BACKLOG)}`);
   {
     const { dir, cleanup } = benchDir('backlog');
-    const fillSeconds = await prefill(join(dir, 'data', 'buffer'), BACKLOG);
+    const fillSeconds = await prefill(join(dir, 'data', 'buffer'), BACKLOG, (done) => log(`prefill ${fmt(done)}/${fmt(BACKLOG)}`));
     rows.push({ name: `prefill ${fmt(BACKLOG)} Observations (buffer.append, 4 × 1,000 per batch)`, value: `${fmt(fillSeconds, 1)} s (${fmt(BACKLOG / fillSeconds)} /s)` });
     const port = await freePort();
     let acker: Awaited<ReturnType<typeof startRawAcker>> | undefined;

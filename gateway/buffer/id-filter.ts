@@ -16,7 +16,8 @@ export class IdFilter {
 
   constructor(expectedIds: number) {
     let size = MIN_BITS;
-    while (size < expectedIds * BITS_PER_ID * 2) size *= 2;
+    // At least BITS_PER_ID bits per expected id, rounded up to a power of two (so 1–2× that).
+    while (size < expectedIds * BITS_PER_ID) size *= 2;
     this.#bits = new Uint32Array(size / 32);
     this.#mask = size - 1;
   }

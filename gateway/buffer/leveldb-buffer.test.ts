@@ -202,6 +202,41 @@ describe('leveldb buffer', () => {
       assert.equal(buffer.stats().entries, 1, 'the right key still opens it (the failed open left it intact)');
     });
 
+    it('opening does not decrypt the log: with every log value corrupted on disk it still opens with the right stats, and fails only on read', async () => {
+      await buffer.append(Array.from({ length: 5 }, (_, i) => makeObservation(i)));
+      await buffer.commit({ destination: 'ehr', cursor: 2n, deadLetters: [] });
+      const { diskBytes: _, ...before } = buffer.stats();
+      await buffer.close();
+
+      // Flip every byte of every sealed log value, in place, behind the buffer's back.
+      const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      const logPrefix = Buffer.from('!log!');
+      let corrupted = 0;
+      for await (const [key, value] of raw.iterator({ gte: logPrefix, lt: Buffer.from('!log"') })) {
+        await raw.put(key, Buffer.from(value.map((b) => b ^ 0xff)), { sync: true });
+        corrupted++;
+      }
+      await raw.close();
+      assert.equal(corrupted, 5);
+
+      await reopen();
+      const { diskBytes: __, ...after } = buffer.stats();
+      assert.deepEqual(after, before, 'entries, backlog, oldest pending and pending bytes come from the clear age rows');
+      await assert.rejects(buffer.read(0n, 10), { code: 'GW_ERR_BUFFER_DECRYPT' });
+    });
+
+    it('compaction deletes the age rows along with the log entries', async () => {
+      await reopen({ retentionMs: 0 });
+      await buffer.append(Array.from({ length: 10 }, (_, i) => makeObservation(i)));
+      await buffer.commit({ destination: 'ehr', cursor: 6n, deadLetters: [] });
+      await buffer.commit({ destination: 'fhir', cursor: 6n, deadLetters: [] });
+      assert.deepEqual(await buffer.compact(), { deleted: 6 });
+      const ages = await buffer.db.keys({ gte: Buffer.from('!age!'), lt: Buffer.from('!age"') }).all();
+      assert.deepEqual(ages.map((k) => k.readBigUInt64BE(k.length - 8)), [7n, 8n, 9n, 10n]);
+      await reopen({ retentionMs: 0 });
+      assert.equal(buffer.stats().entries, 4);
+    });
+
     it('a key that is not 32 bytes is refused before anything is opened', () => {
       assert.throws(() => new LevelDbBuffer({ ...options, key: randomBytes(16) }), { code: 'GW_ERR_BUFFER_KEY' });
     });

@@ -2,6 +2,10 @@
 //
 // Layout (sublevels of one classic-level database; every value that may hold PHI is sealed, see seal.ts):
 //   log    8-byte big-endian seq         → sealed {"appendedAt","only"?,"observation"}
+//   age    8-byte big-endian seq         → 12 bytes in the clear: appendedAt (ms, uint64 BE) + sealed size of
+//                                          the log value (uint32 BE). Not PHI. Written in the same batch as
+//                                          the log entry and deleted with it, so open() rebuilds the LogIndex
+//                                          from ~25 bytes per entry without reading or unsealing the log.
 //   idx    Observation id                → 8-byte seq (dedupe; kept until the entry's retention passes)
 //   cursor destination                   → 8-byte seq
 //   dead   destination \0 20-digit seq   → sealed DeadLetter
@@ -45,6 +49,20 @@ const REMEASURE_INTERVAL_MS = 5_000;
 /** While over the high-water mark, appends try compaction at most this often. */
 const RELIEF_INTERVAL_MS = 1_000;
 const COMPACTION_CHUNK = 512;
+/**
+ * LevelDB maps up to 1,000 table files into memory (mmap) and keeps them mapped while they sit in its
+ * table cache, so every page a read touched counts in the process's RSS until the table is evicted:
+ * draining a 1.2 GB log left ~1.2 GB of the log mapped. A small table cache (LevelDB's minimum:
+ * 74 files = 64 tables) of smaller tables bounds that to ~64 × maxFileSize, and a smaller block
+ * cache bounds the anonymous side. Measured in bench/buffer-memory.ts.
+ */
+const LEVELDB_MEMORY_OPTIONS = {
+  maxOpenFiles: 74,
+  maxFileSize: 512 * 1024,
+  cacheSize: 4 * 1024 * 1024,
+} as const;
+/** Age rows per nextv() at open (~20 bytes each). */
+const AGE_SCAN_BATCH = 4096;
 const SWEEP_CHUNK = 1_000;
 /** Rough per-operation overhead of a WAL record (sequence, type, varint lengths). */
 const OP_OVERHEAD_BYTES = 16;
@@ -56,6 +74,7 @@ type Sublevel = Sublevels[keyof Sublevels];
 function openSublevels(db: Db) {
   return {
     log: db.sublevel<Buffer, Buffer>('log', { keyEncoding: 'buffer', valueEncoding: 'buffer' }),
+    age: db.sublevel<Buffer, Buffer>('age', { keyEncoding: 'buffer', valueEncoding: 'buffer' }),
     idx: db.sublevel<string, Buffer>('idx', { keyEncoding: 'utf8', valueEncoding: 'buffer' }),
     cursor: db.sublevel<string, Buffer>('cursor', { keyEncoding: 'utf8', valueEncoding: 'buffer' }),
     dead: db.sublevel<string, Buffer>('dead', { keyEncoding: 'utf8', valueEncoding: 'buffer' }),
@@ -97,11 +116,14 @@ function logRecordJson(appendedAt: number, observation: Observation, only?: read
     : `{"appendedAt":${appendedAt},"only":${JSON.stringify(only)},"observation":${JSON.stringify(observation)}}`;
 }
 
-const APPENDED_AT_PREFIX = /^\{"appendedAt":(\d+)[,}]/;
+const AGE_BYTES = 12;
 
-function appendedAtOf(plaintext: Buffer): number {
-  const m = APPENDED_AT_PREFIX.exec(plaintext.toString('latin1', 0, 40));
-  return m ? Number(m[1]) : (JSON.parse(plaintext.toString('utf8')) as LogRecord).appendedAt;
+/** The age row of a log entry: what the LogIndex needs, nothing from the Observation. */
+function ageValue(appendedAt: number, sealedBytes: number): Buffer {
+  const value = Buffer.allocUnsafe(AGE_BYTES);
+  value.writeBigUInt64BE(BigInt(Math.max(0, Math.round(appendedAt))), 0);
+  value.writeUInt32BE(sealedBytes, 8);
+  return value;
 }
 
 /** An append's entry, sealed when the call arrived; `storedAs` is settled at build. */
@@ -256,7 +278,7 @@ export class LevelDbBuffer implements ObservationBuffer {
 
   async #openDb(): Promise<void> {
     await mkdir(this.#options.dir, { recursive: true });
-    const db: Db = new ClassicLevel<Buffer, Buffer>(this.#options.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    const db: Db = new ClassicLevel<Buffer, Buffer>(this.#options.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', ...LEVELDB_MEMORY_OPTIONS });
     try {
       await db.open();
     } catch (cause) {
@@ -344,17 +366,30 @@ export class LevelDbBuffer implements ObservationBuffer {
     this.#quarantined = 0;
     for await (const _ of sub.quar.keys()) this.#quarantined++;
 
-    // One pass over the live log (from the persisted tail, so compaction tombstones are never walked).
+    // One pass over the age rows of the live log (from the persisted tail, so compaction tombstones are
+    // never walked): 12 clear bytes per entry. The log itself is neither read nor unsealed here — the
+    // keycheck above proves the key, and each value is authenticated when read() or compact() opens it.
     const index = new LogIndex();
-    for await (const [key, value] of sub.log.iterator({ gte: seqKey(this.#tail) })) {
-      const seq = seqOf(key);
-      const plaintext = unseal(this.#key, this.#logAad(key), value, `log/${seq}`);
-      index.push(Number(seq), appendedAtOf(plaintext), value.length);
-      if (seq > this.#head) this.#head = seq; // cannot happen (head is in the same batch); be safe
+    // highWaterMarkBytes is classic-level's (the sublevel passes it through; its types do not list it).
+    const scan = { gte: seqKey(this.#tail), highWaterMarkBytes: AGE_SCAN_BATCH * (8 + AGE_BYTES) };
+    const ages = sub.age.iterator(scan);
+    try {
+      for (;;) {
+        const rows = await ages.nextv(AGE_SCAN_BATCH);
+        if (rows.length === 0) break;
+        for (const [key, value] of rows) {
+          const seq = seqOf(key);
+          index.push(Number(seq), Number(value.readBigUInt64BE(0)), value.readUInt32BE(8));
+          if (seq > this.#head) this.#head = seq; // cannot happen (head is in the same batch); be safe
+        }
+      }
+    } finally {
+      await ages.close();
     }
     if (this.#nextSeq <= this.#head) this.#nextSeq = this.#head + 1n;
     this.#index = index;
-    await this.#rebuildIdFilter(index.count * 2);
+    // idx rows ≥ log entries (rows outlive compaction until retention passes); a scan that overflows retries larger.
+    await this.#rebuildIdFilter(Math.ceil(index.count * 1.5));
   }
 
   /**
@@ -444,7 +479,7 @@ export class LevelDbBuffer implements ObservationBuffer {
       entries.push(entry);
     }
     const lastSeq = (entries.at(-1) as PreparedEntry).seq;
-    const { log, idx } = this.#subs();
+    const { log, idx, age } = this.#subs();
     return this.#enqueue<AppendResult[]>({
       entries: observations.length,
       lookups: [...firstInCall.keys()],
@@ -460,11 +495,15 @@ export class LevelDbBuffer implements ObservationBuffer {
             return { kind: 'duplicate', seq: known, observationId: e.id };
           }
           const value = e.value as Buffer;
-          ctx.ops.push({ type: 'put', sublevel: log, key: e.key, raw: e.raw, value }, { type: 'put', sublevel: idx, key: e.id, value: e.key });
+          ctx.ops.push(
+            { type: 'put', sublevel: log, key: e.key, raw: e.raw, value },
+            { type: 'put', sublevel: age, key: e.key, value: ageValue(appendedAt, value.length) },
+            { type: 'put', sublevel: idx, key: e.id, value: e.key },
+          );
           ctx.ids.set(e.id, e.seq);
           this.#addId(e.id);
           ctx.newEntries.push({ seq: e.seq, appendedAt, bytes: value.length });
-          ctx.bytes += value.length + 2 * e.key.length + e.id.length + 2 * OP_OVERHEAD_BYTES;
+          ctx.bytes += value.length + AGE_BYTES + 3 * e.key.length + e.id.length + 3 * OP_OVERHEAD_BYTES;
           e.storedAs = e.seq;
           return { kind: 'stored', seq: e.seq, observationId: e.id };
         });
@@ -585,7 +624,7 @@ export class LevelDbBuffer implements ObservationBuffer {
   async replayDeadLetters(destination: string, seqs?: readonly bigint[]): Promise<number> {
     this.#assertWritable();
     this.#assertDestination(destination);
-    const { dead, log, idx } = this.#subs();
+    const { dead, log, idx, age } = this.#subs();
     let rows: Array<[string, Buffer]>;
     if (seqs === undefined) {
       rows = await dead.iterator({ gt: `${destination}\u0000`, lt: `${destination}\u0001` }).all();
@@ -621,6 +660,7 @@ export class LevelDbBuffer implements ObservationBuffer {
           if (!stillDead[i] || ctx.deadRemoved.has(key)) return; // its seq is burned
           ctx.ops.push(
             { type: 'put', sublevel: log, key: logKey, raw, value: sealed },
+            { type: 'put', sublevel: age, key: logKey, value: ageValue(appendedAt, sealed.length) },
             { type: 'put', sublevel: idx, key: letter.observationId, value: logKey },
             { type: 'del', sublevel: dead, key },
           );
@@ -628,7 +668,7 @@ export class LevelDbBuffer implements ObservationBuffer {
           this.#addId(letter.observationId);
           ctx.deadRemoved.add(key);
           ctx.newEntries.push({ seq, appendedAt, bytes: sealed.length });
-          ctx.bytes += sealed.length + 2 * logKey.length + letter.observationId.length + key.length + 3 * OP_OVERHEAD_BYTES;
+          ctx.bytes += sealed.length + AGE_BYTES + 3 * logKey.length + letter.observationId.length + key.length + 4 * OP_OVERHEAD_BYTES;
           replayed++;
         });
         ctx.after.push(() => this.#deadCounts.set(destination, (this.#deadCounts.get(destination) ?? 0) - replayed));
@@ -755,7 +795,7 @@ export class LevelDbBuffer implements ObservationBuffer {
   }
 
   async #compactOnce(): Promise<{ deleted: number }> {
-    const { log, idx, meta } = this.#subs();
+    const { log, age, idx, meta } = this.#subs();
     let deleted = 0;
     if (this.#destinations.size > 0) {
       const minCursor = [...this.#cursors.values()].reduce((a, b) => (b < a ? b : a));
@@ -791,7 +831,7 @@ export class LevelDbBuffer implements ObservationBuffer {
           lookups: chunk.filter((e) => e.expired).map((e) => e.id),
           build: (ctx) => {
             for (const e of chunk) {
-              ctx.ops.push({ type: 'del', sublevel: log, key: e.key });
+              ctx.ops.push({ type: 'del', sublevel: log, key: e.key }, { type: 'del', sublevel: age, key: e.key });
               // Only while the idx row still points here: a replay may have moved it to a newer seq.
               if (e.expired && ctx.ids.get(e.id) === e.seq) {
                 ctx.ops.push({ type: 'del', sublevel: idx, key: e.id });
@@ -802,7 +842,7 @@ export class LevelDbBuffer implements ObservationBuffer {
             if (orphans !== this.#orphans && orphans !== undefined) {
               ctx.ops.push({ type: 'put', sublevel: meta, key: 'orphans', value: Buffer.from(JSON.stringify(orphans)) });
             }
-            ctx.bytes += chunk.length * (24 + OP_OVERHEAD_BYTES);
+            ctx.bytes += chunk.length * (32 + 2 * OP_OVERHEAD_BYTES);
             ctx.after.push(() => {
               this.#index.dropThrough(Number(through));
               this.#tail = through + 1n;
