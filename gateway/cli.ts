@@ -1,7 +1,11 @@
 // `gw` sub-commands: start, decode, sink. Each returns an exit code; only `start` keeps running.
 import { parseArgs } from 'node:util';
 import { parseKioskReading } from '../device-drivers/kiosk/reading.ts';
+import { decodeMqttPublish } from '../device-drivers/mqtt/payload.ts';
+import { hashPassword } from '../device-drivers/mqtt/password.ts';
 import { startMllpSink } from '../ehr-bridge/hl7v2/mllp-sink.ts';
+import { decodeSerialCommand } from '../device-drivers/serial/cli.ts';
+import { runProfilesLint } from './profiles/lint.ts';
 import { loadConfig } from './config.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger } from './logger.ts';
@@ -11,6 +15,11 @@ import { normalize } from './normalize.ts';
 const USAGE = `usage: gw <command>
   gw start                          run the gateway (config: GATEWAY_CONFIG file, else the built-in demo)
   gw decode kiosk '<json>'          print the Reading and FHIR Observations a kiosk reading becomes (no side effects)
+  gw decode mqtt <topic> '<json>'   the same for an MQTT reading published on rpm/<deviceId>/reading
+  gw decode serial <profile-id> '<text|hex>'
+                                    the same for one serial frame decoded with a firmware profile
+  gw profiles lint [path]           check firmware profiles (schema, catalog units, embedded test frames, firmware overlaps)
+  gw hash-password                  read a password on stdin, print its scrypt hash for mqtt.devices/admins
   gw sink mllp [--port 2575] [--host 127.0.0.1] [--ack AA|AE|AR]
                                     a local MLLP receiver that prints each message and answers an ACK`;
 
@@ -23,6 +32,14 @@ export async function main(argv: string[]): Promise<number> {
       return decode(rest);
     case 'sink':
       return sink(rest);
+    case 'profiles':
+      if (rest[0] !== 'lint') {
+        process.stderr.write(`gw profiles: unknown sub-command "${rest[0] ?? ''}"; known: lint\n`);
+        return 2;
+      }
+      return runProfilesLint(rest[1] ?? 'firmware-profiles', (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+    case 'hash-password':
+      return hashPasswordCommand();
     case undefined:
     case 'help':
     case '--help':
@@ -81,16 +98,19 @@ function decodeError(code: string, message: string, issues?: unknown): number {
 }
 
 async function decode(args: string[]): Promise<number> {
-  const [transport, input] = args;
-  if (transport !== 'kiosk') {
-    return decodeError('GW_ERR_INVALID_READING', `gw decode: unknown transport "${transport ?? ''}"; known: kiosk`);
+  const [transport, input, mqttPayload] = args;
+  if (transport === 'serial') return decodeSerialCommand(args.slice(1), printJson, decodeError);
+  if (transport !== 'kiosk' && transport !== 'mqtt') {
+    return decodeError('GW_ERR_INVALID_READING', `gw decode: unknown transport "${transport ?? ''}"; known: kiosk, mqtt`);
   }
-  if (input === undefined) return decodeError('GW_ERR_INVALID_READING', "gw decode kiosk '<json>': the reading JSON is missing");
+  if (input === undefined) return decodeError('GW_ERR_INVALID_READING', "gw decode kiosk '<json>' | gw decode mqtt <topic> '<json>': the input is missing");
   let body: unknown;
-  try {
-    body = JSON.parse(input);
-  } catch (err) {
-    return decodeError('GW_ERR_MALFORMED_BODY', `request body is not valid JSON: ${(err as Error).message}`);
+  if (transport === 'kiosk') {
+    try {
+      body = JSON.parse(input);
+    } catch (err) {
+      return decodeError('GW_ERR_MALFORMED_BODY', `request body is not valid JSON: ${(err as Error).message}`);
+    }
   }
   let config;
   try {
@@ -98,7 +118,7 @@ async function decode(args: string[]): Promise<number> {
   } catch (err) {
     return decodeError(err instanceof GatewayError ? err.code : 'GW_ERR_CONFIG_INVALID', (err as Error).message);
   }
-  const parsed = parseKioskReading(body, new Date());
+  const parsed = transport === 'mqtt' ? decodeMqttPublish(input, mqttPayload, new Date()) : parseKioskReading(body, new Date());
   if (!parsed.ok) return decodeError(parsed.issues[0]!.code, parsed.issues[0]!.message, parsed.issues);
   const reading = parsed.value;
   const bindings = new Map(config.bindings.map((b) => [b.device, b.patient]));
@@ -120,6 +140,18 @@ async function decode(args: string[]): Promise<number> {
     default:
       return outcome satisfies never;
   }
+}
+
+async function hashPasswordCommand(): Promise<number> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (password.length === 0) {
+    process.stderr.write('gw hash-password: give the password on stdin, e.g. `printf %s "$PW" | gw hash-password`\n');
+    return 2;
+  }
+  process.stdout.write(`${await hashPassword(password)}\n`);
+  return 0;
 }
 
 async function sink(args: string[]): Promise<number> {

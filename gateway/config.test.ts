@@ -1,7 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig, parseConfig } from './config.ts';
+import { loadConfig, parseConfig, type GatewayConfig } from './config.ts';
 import { GatewayError } from './errors.ts';
+
+/** Destinations are a union (mllp | mqtt); these tests read MLLP fields. */
+const mllp = (d: GatewayConfig['destinations'][number] | undefined): { host?: string; port?: number } => (d?.type === 'mllp' ? d : {});
 
 describe('configuration', () => {
   it('runs the demo with no file: a simulated kiosk bound to a demo patient and one MLLP destination', () => {
@@ -10,7 +13,7 @@ describe('configuration', () => {
     assert.equal(config.simulate.enabled, true);
     assert.equal(config.dataDir, './data');
     assert.equal(config.http.port, 8080);
-    assert.deepEqual(config.destinations.map((d) => [d.id, d.type, d.host, d.port]), [['ehr', 'mllp', '127.0.0.1', 2575]]);
+    assert.deepEqual(config.destinations.map((d) => [d.id, d.type, mllp(d).host, mllp(d).port]), [['ehr', 'mllp', '127.0.0.1', 2575]]);
     assert.equal(config.bindings[0]?.device, config.simulate.deviceId);
   });
 
@@ -18,15 +21,15 @@ describe('configuration', () => {
     const { config } = loadConfig({ GW_DATA_DIR: '/data', GW_HTTP_PORT: '9090', GW_MLLP_HOST: 'ehr.local', GW_MLLP_PORT: '6661', GW_SIMULATE: '0', GW_LOG_LEVEL: 'debug' });
     assert.equal(config.dataDir, '/data');
     assert.equal(config.http.port, 9090);
-    assert.equal(config.destinations[0]?.host, 'ehr.local');
-    assert.equal(config.destinations[0]?.port, 6661);
+    assert.equal(mllp(config.destinations[0]).host, 'ehr.local');
+    assert.equal(mllp(config.destinations[0]).port, 6661);
     assert.equal(config.simulate.enabled, false);
     assert.equal(config.log.level, 'debug');
   });
 
   it('creates the "ehr" destination from GW_MLLP_HOST when the file has none', () => {
     const config = parseConfig({ site: { id: 'c1' } }, { GW_MLLP_HOST: '10.0.0.5' });
-    assert.deepEqual(config.destinations.map((d) => [d.id, d.host, d.port]), [['ehr', '10.0.0.5', 2575]]);
+    assert.deepEqual(config.destinations.map((d) => [d.id, mllp(d).host, mllp(d).port]), [['ehr', '10.0.0.5', 2575]]);
   });
 
   it('accepts the documented contract as written in the README', () => {

@@ -5,6 +5,9 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { mllpDestinationSchema } from '../ehr-bridge/hl7v2/config.ts';
+import { serialConfigSchema } from '../device-drivers/serial/config.ts';
+import { mqttConfigSchema } from '../device-drivers/mqtt/config.ts';
+import { mqttDestinationSchema } from '../ehr-bridge/mqtt/config.ts';
 import { GatewayError } from './errors.ts';
 
 const patientSchema = z
@@ -21,7 +24,7 @@ const bindingSchema = z
   })
   .strict();
 
-const destinationSchema = z.discriminatedUnion('type', [mllpDestinationSchema]);
+const destinationSchema = z.discriminatedUnion('type', [mllpDestinationSchema, mqttDestinationSchema]);
 
 export const configSchema = z
   .object({
@@ -78,6 +81,10 @@ export const configSchema = z
       .default({ defaultSystem: 'urn:rpm-gateway:mrn' }),
     destinations: z.array(destinationSchema).default([]),
     bindings: z.array(bindingSchema).default([]),
+    /** Serial devices (device-drivers/serial): ports, each with a firmware profile. */
+    serial: serialConfigSchema.optional(),
+    /** Embedded MQTT broker for Wi-Fi/LAN devices (device-drivers/mqtt); absent: no broker. */
+    mqtt: mqttConfigSchema.optional(),
     simulate: z
       .object({
         enabled: z.boolean().default(false),
@@ -144,6 +151,7 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   { name: 'GW_BUFFER_RETENTION_HOURS', path: ['buffer', 'retentionHours'], parse: asNumber, doc: 'how long delivered entries stay (default 168)' },
   { name: 'GW_MLLP_HOST', path: ['destinations', 'ehr', 'host'], parse: asText, doc: 'host of the MLLP destination "ehr"' },
   { name: 'GW_MLLP_PORT', path: ['destinations', 'ehr', 'port'], parse: asInt, doc: 'port of the MLLP destination "ehr"' },
+  { name: 'GW_MQTT_PORT', path: ['mqtt', 'port'], parse: asInt, doc: 'MQTT broker TCP port (default 1883); setting it turns the broker on' },
   { name: 'GW_SIMULATE', path: ['simulate', 'enabled'], parse: asBool, doc: '1 runs the simulated kiosk, 0 turns it off' },
   { name: 'GW_LOG_LEVEL', path: ['log', 'level'], parse: asText, doc: 'fatal, error, warn, info (default), debug, trace' },
 ];
@@ -235,7 +243,7 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
-    return `unknown destination type; expected one of: mllp`;
+    return `unknown destination type; expected one of: mllp, mqtt`;
   }
   return issue.message;
 }

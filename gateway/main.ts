@@ -4,13 +4,16 @@ import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { MllpDestination } from '../ehr-bridge/hl7v2/mllp-destination.ts';
+import { MqttDestination } from '../ehr-bridge/mqtt/mqtt-destination.ts';
 import { startSimulatedKiosk, type SimulatedKiosk } from '../device-drivers/kiosk/simulator.ts';
+import { mqttDriver } from '../device-drivers/mqtt/driver.ts';
+import { serialDriver } from '../device-drivers/serial/driver.ts';
 import { BindingStore } from './bindings.ts';
 import { LevelDbBuffer } from './buffer/leveldb-buffer.ts';
 import { DEVELOPMENT_BUFFER_KEY, parseBufferKey } from './buffer/seal.ts';
 import type { GatewayConfig } from './config.ts';
 import { DestinationDispatcher } from './dispatch.ts';
-import type { DriverContext } from './driver.ts';
+import type { DriverContext, DriverDefinition, RunningDriver } from './driver.ts';
 import { buildHttpApp } from './http/app.ts';
 import { Intake } from './ingest.ts';
 import type { Logger } from './logger.ts';
@@ -41,8 +44,10 @@ export function createDestination(config: GatewayConfig['destinations'][number],
   switch (config.type) {
     case 'mllp':
       return new MllpDestination(config, { siteId, logger }); // the bridge names its own stage and destination
+    case 'mqtt':
+      return new MqttDestination(config, { logger });
     default:
-      return config.type satisfies never;
+      return config satisfies never;
   }
 }
 
@@ -134,24 +139,18 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
     ...(env.adminToken ? { adminToken: env.adminToken } : {}),
     startedAt,
     accepting: () => accepting,
+    driverStatus: () => Object.fromEntries(drivers.map(([id, d]) => [id, d.status?.() ?? {}])),
   });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
-  for (const d of dispatchers) d.start();
-
+  const drivers: Array<[string, RunningDriver]> = [];
   let simulator: SimulatedKiosk | undefined;
-  if (config.simulate.enabled) {
-    simulator = startSimulatedKiosk(driverContext, { deviceId: config.simulate.deviceId, intervalMs: config.simulate.intervalMs });
-  }
-  logger.info(
-    { url, dataDir, destinations: config.destinations.map((d) => `${d.id}:${d.type}`), simulate: config.simulate.enabled },
-    'gateway started',
-  );
-
   let closing: Promise<void> | undefined;
+  /** Intake first (device drivers, simulator, HTTP), then dispatch and bridges, the buffer last. */
   const close = (): Promise<void> => {
     closing ??= (async () => {
       accepting = false;
       logger.info('shutting down: intake first');
+      for (const [, driver] of [...drivers].reverse()) await driver.stop();
       await simulator?.stop();
       await app.close(); // waits for in-flight requests, whose appends finish and sync first
       await Promise.all(dispatchers.map((d) => d.stop()));
@@ -163,5 +162,29 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
     })();
     return closing;
   };
+
+  // Device drivers start once the HTTP server listens; one that cannot start (a port in use, a bad
+  // profile directory) stops the gateway cleanly rather than leaving half of it running.
+  const configured: Array<[DriverDefinition, unknown]> = [];
+  if (config.mqtt) configured.push([mqttDriver, config.mqtt]);
+  if (config.serial) configured.push([serialDriver, config.serial]);
+  for (const [definition, section] of configured) {
+    try {
+      drivers.push([definition.id, await definition.start(section, driverContext)]);
+    } catch (err) {
+      await close();
+      throw err;
+    }
+  }
+  for (const d of dispatchers) d.start();
+
+  if (config.simulate.enabled) {
+    simulator = startSimulatedKiosk(driverContext, { deviceId: config.simulate.deviceId, intervalMs: config.simulate.intervalMs });
+  }
+  logger.info(
+    { url, dataDir, destinations: config.destinations.map((d) => `${d.id}:${d.type}`), simulate: config.simulate.enabled },
+    'gateway started',
+  );
+
   return { app, buffer, metrics, dispatchers, intake, url, close };
 }

@@ -18,6 +18,14 @@ export interface GatewayMetrics {
   destinationUp: Gauge<'destination'>;
   breakerOpen: Gauge<'destination'>;
   httpProblems: Counter<'route' | 'code'>;
+  /** Device frames refused before they became a Reading (framing, checksum, record grammar). */
+  framesRefused: Counter<'transport' | 'reason'>;
+  /** Firmware profile files that failed to (re)load; the last good version stays in force. */
+  profileReloadFailures: Counter<'reason'>;
+  /** MQTT broker refusals (auth, ACL, payload), by error code. */
+  mqttRefusals: Counter<'transport' | 'reason'>;
+  /** QoS 0 readings: taken but never acknowledged to the device (MQTT has no ack at QoS 0). */
+  mqttUnacknowledged: Counter<'transport'>;
   /** Called at scrape time to read the buffer's counters (never a scan). */
   observeBuffer(stats: () => BufferStats | undefined): void;
 }
@@ -108,6 +116,32 @@ export function createMetrics(labels: { site: string }, options: { defaultMetric
     registers: [registry],
   });
 
+  const framesRefused = new Counter({
+    name: 'gateway_frames_refused_total',
+    help: 'Device frames refused before they became a reading (framing, checksum, record grammar), by error code',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [registry],
+  });
+  const profileReloadFailures = new Counter({
+    name: 'gateway_profile_reload_failures_total',
+    help: 'Firmware profile files that failed to load; the last good version stays in force',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+
+  const mqttRefusals = new Counter({
+    name: 'gateway_mqtt_refusals_total',
+    help: 'MQTT connects, subscriptions and publishes refused by the embedded broker, by error code',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [registry],
+  });
+  const mqttUnacknowledged = new Counter({
+    name: 'gateway_mqtt_unacknowledged_total',
+    help: 'MQTT readings published at QoS 0: stored when valid, but the device gets no acknowledgement',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+  });
+
   const bufferGauge = (name: string, help: string, read: (s: BufferStats) => number): void => {
     new Gauge({
       name,
@@ -160,6 +194,10 @@ export function createMetrics(labels: { site: string }, options: { defaultMetric
     destinationUp,
     breakerOpen,
     httpProblems,
+    framesRefused,
+    profileReloadFailures,
+    mqttRefusals,
+    mqttUnacknowledged,
     observeBuffer(stats) {
       bufferStats = stats;
     },

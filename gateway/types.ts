@@ -116,6 +116,7 @@ export type SendOutcome =
 
 export const DestinationType = {
   mllp: 'mllp',
+  mqtt: 'mqtt',
 } as const;
 export type DestinationType = (typeof DestinationType)[keyof typeof DestinationType];
 

@@ -32,6 +32,8 @@ export interface HttpDeps {
   startedAt: Date;
   /** False while shutting down: readiness fails so load balancers and kiosks back off. */
   accepting: () => boolean;
+  /** Running drivers' RunningDriver.status(), by driver id (read at request time; drivers start after listen). */
+  driverStatus?: () => Record<string, Record<string, unknown>>;
 }
 
 export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
@@ -101,6 +103,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
         intakeRefused: stats.intakeRefused,
         quarantined: stats.quarantined,
       },
+      drivers: deps.driverStatus?.() ?? {},
       destinations: deps.destinations.map((d) => {
         const backlog = stats?.destinations.find((b) => b.destination === d.id);
         const dispatch = deps.dispatchers.find((x) => x.id === d.id)?.status();

@@ -1,0 +1,147 @@
+// Firmware profiles as a field tech meets them: lint names the file, the path and the reason; the
+// registry picks profiles by id or model+firmware and reloads edits, keeping the last good version.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createMemoryLogger } from '../logger.ts';
+import { inRange, rangesOverlap } from './firmware-range.ts';
+import { lintProfiles } from './lint.ts';
+import { formatProblem, ProfileRegistry } from './registry.ts';
+
+const PROFILES = fileURLToPath(new URL('../../firmware-profiles', import.meta.url));
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** A temp profile dir holding copies of the named real profiles. */
+function workspace(...names: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rpm-gw-profiles-'));
+  dirs.push(dir);
+  for (const n of names) copyFileSync(join(PROFILES, n), join(dir, n));
+  return dir;
+}
+const edit = (file: string, from: string | RegExp, to: string): void => {
+  const text = readFileSync(file, 'utf8');
+  const next = text.replace(from, to);
+  assert.notEqual(next, text, `edit of ${file} changed nothing`);
+  writeFileSync(file, next);
+};
+
+describe('gw profiles lint', () => {
+  it('passes the shipped profiles, every embedded test frame included', () => {
+    assert.deepEqual(lintProfiles(PROFILES).map(formatProblem), []);
+  });
+
+  it('names an unknown metric with its file and path', () => {
+    const dir = workspace('masimo-rad8-ascii1.yaml');
+    edit(join(dir, 'masimo-rad8-ascii1.yaml'), 'metric: heart-rate, unit: /min }', 'metric: pulse, unit: /min }');
+    const lines = lintProfiles(dir).map(formatProblem);
+    assert.ok(lines.some((l) => l.startsWith(`${join(dir, 'masimo-rad8-ascii1.yaml')}: fields[1].metric: unknown metric "pulse"`)), lines.join('\n'));
+  });
+
+  it('names a unit the catalog cannot convert for that metric', () => {
+    const dir = workspace('and-scale-standard-format.yaml');
+    edit(join(dir, 'and-scale-standard-format.yaml'), 'lb: lb,', 'lb: stone,');
+    const lines = lintProfiles(dir).map(formatProblem);
+    assert.ok(lines.some((l) => /and-scale-standard-format\.yaml: fields\[0\]\.unitMap\.lb: unit "stone" is not accepted for body-weight/.test(l)), lines.join('\n'));
+  });
+
+  it('names an embedded test frame that decodes to something other than expected', () => {
+    const dir = workspace('ir-thermometer-columns.yaml');
+    edit(join(dir, 'ir-thermometer-columns.yaml'), 'value: 36.8,', 'value: 36.9,');
+    const lines = lintProfiles(dir).map(formatProblem);
+    assert.deepEqual(lines, [
+      `${join(dir, 'ir-thermometer-columns.yaml')}: tests[0].expect.components: expected body-temperature 36.9 Cel; decoded body-temperature 36.8 Cel`,
+    ]);
+  });
+
+  it('names a test frame with a bad checksum', () => {
+    const dir = workspace('spot-check-vitals-stx.yaml');
+    edit(join(dir, 'spot-check-vitals-stx.yaml'), '\\x03B1"', '\\x03B2"');
+    const lines = lintProfiles(dir).map(formatProblem);
+    assert.ok(lines.some((l) => l.includes('tests[0].frame: does not decode: GW_ERR_SERIAL_CHECKSUM')), lines.join('\n'));
+  });
+
+  it('names overlapping firmware ranges of the same model', () => {
+    const dir = workspace('bp-binary-fw1.yaml', 'bp-binary-fw21.yaml');
+    edit(join(dir, 'bp-binary-fw21.yaml'), 'firmware: ">=2.1"', 'firmware: ">=2.0"');
+    const lines = lintProfiles(dir).map(formatProblem);
+    assert.deepEqual(lines, [
+      `${join(dir, 'bp-binary-fw21.yaml')}: firmware: ">=2.0" overlaps "<2.1" of profile "bp-binary-fw1" (${join(dir, 'bp-binary-fw1.yaml')}) for Generic BP-binary-cuff`,
+    ]);
+  });
+
+  it('names a schema problem and an unknown parent', () => {
+    const dir = workspace('bp-binary-fw21.yaml');
+    writeFileSync(join(dir, 'typo.yaml'), readFileSync(join(PROFILES, 'masimo-rad8-ascii1.yaml'), 'utf8').replace('framing: { kind: line', 'framing: { kind: lines'));
+    const lines = lintProfiles(dir).map(formatProblem);
+    assert.ok(lines.includes(`${join(dir, 'bp-binary-fw21.yaml')}: extends: extends unknown profile "bp-binary-fw1"`), lines.join('\n'));
+    assert.ok(lines.some((l) => l.startsWith(`${join(dir, 'typo.yaml')}: framing`)), lines.join('\n'));
+  });
+});
+
+describe('firmware ranges', () => {
+  it('matches versions and finds overlaps the way semver comparators do', () => {
+    assert.ok(inRange('2.0.9', '<2.1'));
+    assert.ok(!inRange('2.1', '<2.1'));
+    assert.ok(inRange('2.1.0', '>=2.1'));
+    assert.ok(!rangesOverlap('<2.1', '>=2.1'));
+    assert.ok(rangesOverlap('<=2.1', '>=2.1'));
+    assert.ok(rangesOverlap('*', '=3.0'));
+    assert.ok(!rangesOverlap('>=1.0 <2.0', '>=2.0 <3.0'));
+  });
+});
+
+describe('the profile registry', () => {
+  it('resolves extends and picks a profile by model and firmware', () => {
+    const registry = new ProfileRegistry({ dir: PROFILES });
+    assert.deepEqual(registry.load(), []);
+    assert.equal(registry.pick('BP-binary-cuff', '1.4')?.id, 'bp-binary-fw1');
+    assert.equal(registry.pick('bp-binary-cuff', '2.3.1', 'generic')?.id, 'bp-binary-fw21');
+    const child = registry.get('bp-binary-fw21')!;
+    assert.deepEqual(child.unitOverrides, []);
+    assert.equal(child.framing.kind, 'fixed', 'framing inherited from bp-binary-fw1');
+  });
+
+  it('puts an edited profile in force, and keeps the last good one when an edit breaks it', async () => {
+    const dir = workspace('and-scale-standard-format.yaml');
+    const file = join(dir, 'and-scale-standard-format.yaml');
+    const { logger, lines } = createMemoryLogger('info');
+    const registry = new ProfileRegistry({ dir, logger, debounceMs: 30 });
+    registry.load();
+    registry.watch();
+    try {
+      const reloaded = (n: number): Promise<void> =>
+        new Promise((resolve, reject) => {
+          // The watcher does not keep the process alive (a gateway exits on SIGTERM); this timer does, and bounds the wait.
+          const timer = setTimeout(() => reject(new Error('no reload within 5 s')), 5000);
+          const off = registry.onChange(() => {
+            if (registry.generation() >= n) {
+              off();
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+        });
+      assert.equal(registry.get('and-scale-standard-format')!.transport.baudRate, 2400);
+
+      let next = reloaded(registry.generation() + 1);
+      edit(file, 'baudRate: 2400', 'baudRate: 9600');
+      await next;
+      assert.equal(registry.get('and-scale-standard-format')!.transport.baudRate, 9600, 'the edit is in force');
+      assert.deepEqual(registry.problems(), []);
+
+      next = reloaded(registry.generation() + 1);
+      edit(file, 'metric: body-weight', 'metric: body-mass');
+      await next;
+      assert.equal(registry.get('and-scale-standard-format')!.fields[0]!.metric, 'body-weight', 'the last good version stays');
+      assert.equal(registry.get('and-scale-standard-format')!.transport.baudRate, 9600);
+      assert.deepEqual(registry.problems().map((p) => [p.path, p.code]), [['fields[0].metric', 'GW_ERR_UNKNOWN_METRIC']]);
+      assert.ok(lines.some((l) => l.msg === 'firmware profile problem' && l.keptLastGood === true && l.path === 'fields[0].metric'));
+    } finally {
+      registry.close();
+    }
+  });
+});
