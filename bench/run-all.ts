@@ -298,6 +298,8 @@ async function main(): Promise<void> {
 
   const doc = `# Benchmarks
 
+## The spine: kiosk → buffer → MLLP
+
 Latest run of \`npm run bench\` (\`bench/run-all.ts\`) on ${new Date().toISOString().slice(0, 10)}.
 
 Machine: ${machine()}.
@@ -314,7 +316,18 @@ ${notes.map((n) => `- ${n}`).join('\n')}
   raw echo run in the bench process, so both share this machine's 2 cores.
 - Reproduce: \`npm run bench\` (set \`BENCH_BACKLOG\` for a smaller backlog, \`BENCH_DIR\` for the disk to use).
 `;
-  writeFileSync(join(ROOT, 'docs/benchmarks.md'), doc);
+  // The transports' own benchmarks (bench/mqtt.ts, bench/serial.ts) keep their latest tables beside this
+  // one; docs/benchmarks.md carries them too, so one page has every figure.
+  const transports = ['benchmarks-mqtt.md', 'benchmarks-serial.md']
+    .map((name) => {
+      try {
+        return `\n${readFileSync(join(ROOT, 'docs', name), 'utf8').replace(/^(#+) /gm, '#$1 ')}`;
+      } catch {
+        return '';
+      }
+    })
+    .join('');
+  writeFileSync(join(ROOT, 'docs/benchmarks.md'), `${doc}${transports}`);
   process.stdout.write(`${table(rows)}\n`);
 }
 

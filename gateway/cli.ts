@@ -4,13 +4,14 @@ import { parseKioskReading } from '../device-drivers/kiosk/reading.ts';
 import { decodeMqttPublish } from '../device-drivers/mqtt/payload.ts';
 import { hashPassword } from '../device-drivers/mqtt/password.ts';
 import { startMllpSink } from '../ehr-bridge/hl7v2/mllp-sink.ts';
-import { decodeSerialCommand } from '../device-drivers/serial/cli.ts';
+import { serialReadingFromInput } from '../device-drivers/serial/cli.ts';
 import { runProfilesLint } from './profiles/lint.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig, type GatewayConfig } from './config.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { startGateway } from './main.ts';
 import { normalize } from './normalize.ts';
+import type { Issue, Reading, Result } from './types.ts';
 
 const USAGE = `usage: gw <command>
   gw start                          run the gateway (config: GATEWAY_CONFIG file, else the built-in demo)
@@ -98,29 +99,23 @@ function decodeError(code: string, message: string, issues?: unknown): number {
 }
 
 async function decode(args: string[]): Promise<number> {
-  const [transport, input, mqttPayload] = args;
-  if (transport === 'serial') return decodeSerialCommand(args.slice(1), printJson, decodeError);
-  if (transport !== 'kiosk' && transport !== 'mqtt') {
-    return decodeError('GW_ERR_INVALID_READING', `gw decode: unknown transport "${transport ?? ''}"; known: kiosk, mqtt`);
-  }
-  if (input === undefined) return decodeError('GW_ERR_INVALID_READING', "gw decode kiosk '<json>' | gw decode mqtt <topic> '<json>': the input is missing");
-  let body: unknown;
-  if (transport === 'kiosk') {
-    try {
-      body = JSON.parse(input);
-    } catch (err) {
-      return decodeError('GW_ERR_MALFORMED_BODY', `request body is not valid JSON: ${(err as Error).message}`);
-    }
+  const [transport, ...rest] = args;
+  if (transport !== 'kiosk' && transport !== 'mqtt' && transport !== 'serial') {
+    return decodeError('GW_ERR_INVALID_READING', `gw decode: unknown transport "${transport ?? ''}"; known: kiosk, mqtt, serial`);
   }
   let config;
   try {
-    config = loadConfig(process.env).config; // bindings and site id; no buffer, no network
+    config = loadConfig(process.env).config; // bindings, site id, profiles; no buffer, no network, no port
   } catch (err) {
     return decodeError(err instanceof GatewayError ? err.code : 'GW_ERR_CONFIG_INVALID', (err as Error).message);
   }
-  const parsed = transport === 'mqtt' ? decodeMqttPublish(input, mqttPayload, new Date()) : parseKioskReading(body, new Date());
+  const parsed = readingFromInput(transport, rest, config);
   if (!parsed.ok) return decodeError(parsed.issues[0]!.code, parsed.issues[0]!.message, parsed.issues);
-  const reading = parsed.value;
+  if ('skipped' in parsed) {
+    printJson({ skipped: parsed.skipped, observations: [] });
+    return 0;
+  }
+  const reading = parsed.reading;
   const bindings = new Map(config.bindings.map((b) => [b.device, b.patient]));
   const outcome = normalize(reading, {
     siteId: config.site.id,
@@ -139,6 +134,34 @@ async function decode(args: string[]): Promise<number> {
       return 0;
     default:
       return outcome satisfies never;
+  }
+}
+
+/** Each transport's own input → the Reading its driver would submit. */
+function readingFromInput(
+  transport: 'kiosk' | 'mqtt' | 'serial',
+  args: string[],
+  config: GatewayConfig,
+): { ok: true; reading: Reading } | { ok: true; skipped: string } | { ok: false; issues: Issue[] } {
+  const usage = { code: 'GW_ERR_INVALID_READING', message: "gw decode kiosk '<json>' | gw decode mqtt <topic> '<json>' | gw decode serial <profile-id> '<text|hex>': the input is missing" };
+  const asReading = (r: Result<Reading>): { ok: true; reading: Reading } | { ok: false; issues: Issue[] } => (r.ok ? { ok: true, reading: r.value } : r);
+  switch (transport) {
+    case 'serial':
+      return serialReadingFromInput(args, config);
+    case 'mqtt':
+      return args[0] === undefined ? { ok: false, issues: [usage] } : asReading(decodeMqttPublish(args[0], args[1], new Date()));
+    case 'kiosk': {
+      if (args[0] === undefined) return { ok: false, issues: [usage] };
+      let body: unknown;
+      try {
+        body = JSON.parse(args[0]);
+      } catch (err) {
+        return { ok: false, issues: [{ code: 'GW_ERR_MALFORMED_BODY', message: `request body is not valid JSON: ${(err as Error).message}` }] };
+      }
+      return asReading(parseKioskReading(body, new Date()));
+    }
+    default:
+      return transport satisfies never;
   }
 }
 
