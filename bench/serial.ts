@@ -12,7 +12,7 @@ import { LevelDbBuffer } from '../gateway/buffer/leveldb-buffer.ts';
 import { Intake } from '../gateway/ingest.ts';
 import { createLogger } from '../gateway/logger.ts';
 import { loadProfileSet } from '../gateway/profiles/registry.ts';
-import type { FirmwareProfile } from '../gateway/profiles/schema.ts';
+import type { SerialFirmwareProfile } from '../gateway/profiles/schema.ts';
 import type { Reading } from '../gateway/types.ts';
 import { BENCH_CONTEXT, BENCH_KEY, benchDir, fmt, machine, table, type BenchRow } from './lib.ts';
 
@@ -25,7 +25,7 @@ const rows: BenchRow[] = [];
 const log = (msg: string): void => void process.stderr.write(`[bench:serial] ${msg}\n`);
 
 const profiles = loadProfileSet(join(ROOT, 'firmware-profiles')).profiles;
-const profile = (id: string): FirmwareProfile => profiles.get(id)!.profile;
+const profile = (id: string): SerialFirmwareProfile => profiles.get(id)!.profile as SerialFirmwareProfile;
 
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
 /** The n-th frame of each profile: distinct device times, so each becomes its own Observation. */

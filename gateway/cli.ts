@@ -1,7 +1,7 @@
 // `gw` sub-commands: start, decode, sink. Each returns an exit code; only `start` keeps running.
 import { parseArgs } from 'node:util';
 import { parseKioskReading } from '../device-drivers/kiosk/reading.ts';
-import { decodeMqttPublish } from '../device-drivers/mqtt/payload.ts';
+import { mqttReadingFromInput } from '../device-drivers/mqtt/cli.ts';
 import { hashPassword } from '../device-drivers/mqtt/password.ts';
 import { startMllpSink } from '../ehr-bridge/hl7v2/mllp-sink.ts';
 import { serialReadingFromInput } from '../device-drivers/serial/cli.ts';
@@ -149,7 +149,7 @@ function readingFromInput(
     case 'serial':
       return serialReadingFromInput(args, config);
     case 'mqtt':
-      return args[0] === undefined ? { ok: false, issues: [usage] } : asReading(decodeMqttPublish(args[0], args[1], new Date()));
+      return args[0] === undefined ? { ok: false, issues: [usage] } : mqttReadingFromInput(args, config); // a device's profile, if it names one
     case 'kiosk': {
       if (args[0] === undefined) return { ok: false, issues: [usage] };
       let body: unknown;

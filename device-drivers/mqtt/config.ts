@@ -17,6 +17,8 @@ const deviceSchema = z
     /** Omit username and passwordHash for a device that authenticates by TLS client certificate (CN = id) only. */
     username: username.optional(),
     passwordHash: passwordHash.optional(),
+    /** An mqtt firmware profile id (firmware-profiles/*.yaml): readings are the vendor's JSON, mapped by the profile. */
+    profile: z.string().min(1).optional(),
   })
   .strict()
   .refine((d) => (d.username === undefined) === (d.passwordHash === undefined), {
@@ -48,6 +50,8 @@ export const mqttConfigSchema = z
       .strict()
       .optional(),
     devices: z.array(deviceSchema).default([]),
+    /** Where devices' `profile`s are looked up; watched, so an edited profile applies to the next message. */
+    profilesDir: z.string().min(1).default('./firmware-profiles'),
     admins: z.array(adminSchema).default([]),
     /** Largest reading or status payload read at all. */
     maxPayloadBytes: z.number().int().min(256).max(1024 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),

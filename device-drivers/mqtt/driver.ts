@@ -4,6 +4,7 @@
 // aedes writes the PUBACK after authorizePublish calls back (aedes lib/handlers/publish.js: runSeries
 // [authorizePublish, enqueuePublish]; enqueuePublish writes PubAck / stores then PubRec).
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
@@ -12,9 +13,10 @@ import { Aedes, type Client, type PublishPacket } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { DriverContext, DriverDefinition, RunningDriver } from '../../gateway/driver.ts';
 import { GatewayError, errorMessage, type ErrorCode } from '../../gateway/errors.ts';
+import { formatProblem, ProfileRegistry } from '../../gateway/profiles/registry.ts';
 import { mqttConfigSchema, type MqttConfig } from './config.ts';
 import { MqttConnection } from './mqtt5-bridge.ts';
-import { parseDeviceStatus, parseMqttReading, seqOf, type DeviceStatus } from './payload.ts';
+import { parseDeviceStatus, parseMqttReading, parseVendorReading, seqOf, vendorSeqOf, type DeviceStatus } from './payload.ts';
 import { burnPasswordCheck, parsePasswordHash, verifyPassword, type ScryptHash } from './password.ts';
 import { authorizePublishTopic, authorizeSubscribeFilter, describeIdentity, type Identity } from './topics.ts';
 
@@ -86,6 +88,21 @@ export async function startMqttBroker(config: MqttConfig, ctx: DriverContext): P
     if (parsed.ok) byUsername.set(a.username, { identity: { role: 'admin', username: a.username }, hash: parsed.value });
   }
 
+  // Devices that name an mqtt firmware profile publish their vendor's JSON. validate → plan → apply: every
+  // named profile must exist and be an mqtt profile before a listener opens; edits apply to the next message.
+  const profiled = config.devices.flatMap((d, i) => (d.profile === undefined ? [] : [{ i, id: d.id, profile: d.profile }]));
+  let registry: ProfileRegistry | undefined;
+  if (profiled.length > 0) {
+    registry = new ProfileRegistry({ dir: resolve(config.profilesDir), logger: log.child({ stage: 'profiles' }), ...(ctx.metrics ? { metrics: ctx.metrics } : {}) });
+    registry.load();
+    const r = registry;
+    const bad = profiled.flatMap(({ i, profile }) =>
+      r.getMqtt(profile) ? [] : [`mqtt.devices[${i}].profile: ${r.get(profile) ? `firmware profile "${profile}" is a ${r.get(profile)!.transport.kind} profile, not an mqtt one` : `unknown firmware profile "${profile}"`} in ${r.dir}`],
+    );
+    if (bad.length > 0) throw new GatewayError('GW_ERR_CONFIG_INVALID', [bad.join('; ')]);
+    registry.watch();
+  }
+
   const connections = new WeakMap<object, ConnectionInfo>();
   const identities = new WeakMap<Client, Identity>();
   const devices = new Map<string, DeviceState>();
@@ -109,8 +126,16 @@ export async function startMqttBroker(config: MqttConfig, ctx: DriverContext): P
   };
 
   /** A refused PUBLISH: counted, logged, explained on rpm/<id>/error (and in the v5 PUBACK), never stored or forwarded. */
-  const refusePublish = (client: Client, identity: Identity, packet: PublishPacket, code: string, message: string, callback: (error?: Error | null) => void): void => {
-    const seq = seqOf(packet.payload as Buffer);
+  const refusePublish = (
+    client: Client,
+    identity: Identity,
+    packet: PublishPacket,
+    code: string,
+    message: string,
+    callback: (error?: Error | null) => void,
+    seqFrom: { seq?: number | undefined } = { seq: seqOf(packet.payload as Buffer) },
+  ): void => {
+    const seq = seqFrom.seq;
     const deviceId = identity.role === 'device' ? identity.deviceId : undefined;
     refuse(code, { deviceId, username: identity.role === 'admin' ? identity.username : undefined, clientId: client.id, qos: packet.qos, seq }, 'MQTT publish refused');
     const info = connections.get(client.conn);
@@ -130,10 +155,23 @@ export async function startMqttBroker(config: MqttConfig, ctx: DriverContext): P
   };
 
   /** What to answer a reading PUBLISH, decided only after submit() said whether it is durable. */
-  type ReadingOutcome = { kind: 'ack' } | { kind: 'refuse'; code: string; message: string } | { kind: 'disconnect'; error: Error };
+  type ReadingOutcome = { kind: 'ack' } | { kind: 'refuse'; code: string; message: string; seqFrom?: { seq?: number | undefined } } | { kind: 'disconnect'; error: Error };
+
+  /** The gateway's own contract, or the vendor JSON of a device whose entry names a profile (the one in force now). */
+  const parseReading = (deviceId: string, payload: Buffer): ReadingOutcome | ReturnType<typeof parseMqttReading> => {
+    const profileId = devicesById.get(deviceId)?.profile;
+    if (profileId === undefined) return parseMqttReading(deviceId, payload, new Date(), config.maxPayloadBytes);
+    const profile = registry?.getMqtt(profileId);
+    if (!profile) return { kind: 'refuse', code: 'GW_ERR_FIRMWARE_PROFILE_UNKNOWN', message: errorMessage('GW_ERR_FIRMWARE_PROFILE_UNKNOWN', profileId) };
+    const parsed = parseVendorReading(deviceId, profile, payload, new Date(), config.maxPayloadBytes);
+    if (parsed.ok) return parsed;
+    const message = parsed.issues.map((i) => i.message).join('; ');
+    return { kind: 'refuse', code: parsed.issues[0]!.code, message: `${message} (profile ${profile.id})`, seqFrom: { seq: vendorSeqOf(profile, payload) } };
+  };
 
   const handleReading = async (client: Client, deviceId: string, packet: PublishPacket): Promise<ReadingOutcome> => {
-    const parsed = parseMqttReading(deviceId, packet.payload as Buffer, new Date(), config.maxPayloadBytes);
+    const parsed = parseReading(deviceId, packet.payload as Buffer);
+    if ('kind' in parsed) return parsed;
     if (!parsed.ok) return { kind: 'refuse', code: parsed.issues[0]!.code, message: parsed.issues[0]!.message };
     if (fault) process.kill(process.pid, 'SIGKILL');
     if (packet.qos === 0) ctx.metrics?.mqttUnacknowledged.inc({ transport: 'mqtt' });
@@ -226,7 +264,7 @@ export async function startMqttBroker(config: MqttConfig, ctx: DriverContext): P
                 case 'ack':
                   return callback(null); // aedes now writes PUBACK / stores and writes PUBREC
                 case 'refuse':
-                  return refusePublish(client, identity, packet, outcome.code, outcome.message, callback);
+                  return refusePublish(client, identity, packet, outcome.code, outcome.message, callback, outcome.seqFrom);
                 case 'disconnect':
                   return callback(outcome.error); // aedes closes the client; no PUBACK
                 default:
@@ -335,18 +373,20 @@ export async function startMqttBroker(config: MqttConfig, ctx: DriverContext): P
       });
     }
   } catch (err) {
+    registry?.close();
     await Promise.all(servers.map((s) => s.close()));
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     throw err;
   }
 
   const ports = Object.fromEntries(servers.map((s) => [s.listener, s.port])) as Partial<Record<Listener, number>>;
-  log.info({ ports, devices: config.devices.length, admins: config.admins.length }, 'MQTT broker listening');
+  log.info({ ports, devices: config.devices.length, admins: config.admins.length, profiled: profiled.map((p) => `${p.id}:${p.profile}`) }, 'MQTT broker listening');
 
   return {
     ports,
     async stop() {
       stopping = true;
+      registry?.close();
       const closing = servers.map((s) => s.close()); // stop accepting; resolves once every connection is gone
       await Promise.allSettled([...inFlight]); // readings already being made durable finish (and get their PUBACK)
       await new Promise<void>((resolve) => broker.close(() => resolve())); // closes every client
@@ -357,6 +397,8 @@ export async function startMqttBroker(config: MqttConfig, ctx: DriverContext): P
       return {
         ports,
         clientsConnected: broker.connectedClients,
+        // Problems name files and paths, never clinical values: safe for /v1/status.
+        ...(registry ? { profileProblems: registry.problems().map(formatProblem) } : {}),
         devices: [...devices.entries()].map(([id, s]) => ({
           id,
           connected: s.connected > 0,

@@ -1,6 +1,6 @@
 // Test fixtures for the MQTT suites (test/integration/mqtt-*.test.ts) and bench/mqtt.ts: device credentials,
 // mqtt.js clients that resolve on CONNACK, and a way to await one message on a topic.
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import { hashPassword } from './password.ts';
 
 /** Cheap scrypt parameters so suites stay fast; production hashes use DEFAULT_SCRYPT. */
@@ -70,4 +70,21 @@ export function compactBp(n: number, systolic = 120): string {
 export function fullHeartRate(n: number, value = 72): string {
   const measuredAt = new Date(Date.UTC(2026, 10, 23, 10, 0, 0) + n * 1000).toISOString();
   return JSON.stringify({ measuredAt, components: [{ metric: 'heart-rate', value, unit: '/min' }], seq: n });
+}
+
+/** Publish at QoS 1 and return the PUBACK reason code (0 = success) and reason string (MQTT 5.0 §3.4.2.2.2). */
+export async function pubackCode(client: MqttClient, topic: string, payload: string | Buffer): Promise<{ code: number; reason?: string }> {
+  let reason: string | undefined;
+  const watch = (packet: Packet): void => {
+    if (packet.cmd === 'puback') reason = packet.properties?.reasonString;
+  };
+  client.on('packetreceive', watch);
+  try {
+    await client.publishAsync(topic, payload, { qos: 1 });
+    return { code: 0 };
+  } catch (err) {
+    return { code: (err as { code?: number }).code ?? -1, ...(reason === undefined ? {} : { reason }) };
+  } finally {
+    client.off('packetreceive', watch);
+  }
 }

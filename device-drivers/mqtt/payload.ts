@@ -4,7 +4,9 @@
 import { z } from 'zod';
 import { issue } from '../../gateway/errors.ts';
 import { SPECIAL_VALUES, type Issue, type Reading, type Result, type SpecialValue } from '../../gateway/types.ts';
+import type { MqttFirmwareProfile } from '../../gateway/profiles/schema.ts';
 import { parseKioskReading } from '../kiosk/reading.ts';
+import { decodeVendorJson, sequenceOf } from './vendor-json.ts';
 
 export const MQTT_PROFILE_ID = 'mqtt-json';
 /** Largest payload read at all; a reading is a few hundred bytes. */
@@ -110,6 +112,36 @@ export function parseMqttReading(deviceId: string, payload: Uint8Array, received
   return { ok: true, value: seqParsed.data === undefined ? { reading } : { reading, seq: seqParsed.data } };
 }
 
+/**
+ * A device whose config entry names an mqtt firmware profile: its own JSON → Reading through the profile's
+ * `json` mapping instead of the gateway's contract. The profile id is the Reading's profileId.
+ */
+export function parseVendorReading(
+  deviceId: string,
+  profile: MqttFirmwareProfile,
+  payload: Uint8Array,
+  receivedAt: Date,
+  maxBytes?: number,
+): Result<ParsedMqttReading> {
+  const decoded = decodeJsonPayload(payload, maxBytes);
+  if (!decoded.ok) return decoded;
+  const mapped = decodeVendorJson(profile, decoded.value);
+  if (!mapped.ok) return mapped;
+  const { components, deviceTime, sequence } = mapped.value;
+  const reading: Reading = { deviceId, profileId: profile.id, transport: 'mqtt', components, receivedAt: receivedAt.toISOString(), raw: Buffer.from(payload).toString('base64') };
+  if (deviceTime !== undefined) reading.deviceTime = deviceTime;
+  if (sequence !== undefined) reading.context = { sequence };
+  return { ok: true, value: sequence === undefined ? { reading } : { reading, seq: sequence } };
+}
+
+/** Best effort, for error messages only: the sequence number a refused vendor payload carried. */
+export function vendorSeqOf(profile: MqttFirmwareProfile, payload: Uint8Array): number | undefined {
+  const decoded = decodeJsonPayload(payload);
+  if (!decoded.ok) return undefined;
+  const seq = sequenceOf(profile, decoded.value);
+  return seq.ok ? seq.value : undefined;
+}
+
 export function parseDeviceStatus(payload: Uint8Array, maxBytes?: number): Result<DeviceStatus> {
   const decoded = decodeJsonPayload(payload, maxBytes);
   if (!decoded.ok) return decoded;
@@ -117,14 +149,25 @@ export function parseDeviceStatus(payload: Uint8Array, maxBytes?: number): Resul
   return parsed.success ? { ok: true, value: parsed.data } : { ok: false, issues: zodIssues(parsed.error) };
 }
 
-/** `gw decode mqtt <topic> '<payload>'`: the topic must be rpm/<deviceId>/reading. Pure, no broker. */
-export function decodeMqttPublish(topic: string, payload: string | undefined, receivedAt: Date): Result<Reading> {
+/** The device id of a reading topic, rpm/<deviceId>/reading; anything else is refused. */
+export function readingTopicDevice(topic: string): Result<string> {
   const parts = topic.split('/');
   // MQTT 3.1.1 §4.7.1: no wildcards in a topic name
   if (topic.includes('+') || topic.includes('#') || parts.length !== 3 || parts[0] !== 'rpm' || parts[2] !== 'reading' || !/^[A-Za-z0-9._:-]{1,128}$/.test(parts[1]!)) {
     return { ok: false, issues: [issue('GW_ERR_MQTT_TOPIC', 'topic', topic.slice(0, 200), 'expected rpm/<deviceId>/reading')] };
   }
+  return { ok: true, value: parts[1]! };
+}
+
+/**
+ * `gw decode mqtt <topic> '<payload>'`: the topic must be rpm/<deviceId>/reading. Pure, no broker. With the
+ * device's mqtt firmware profile the payload is the vendor's JSON, mapped as the broker would.
+ */
+export function decodeMqttPublish(topic: string, payload: string | undefined, receivedAt: Date, profile?: MqttFirmwareProfile): Result<Reading> {
+  const device = readingTopicDevice(topic);
+  if (!device.ok) return device;
   if (payload === undefined) return { ok: false, issues: [issue('GW_ERR_MQTT_PAYLOAD_ENCODING', undefined, 'the payload is missing')] };
-  const parsed = parseMqttReading(parts[1]!, Buffer.from(payload, 'utf8'), receivedAt);
+  const bytes = Buffer.from(payload, 'utf8');
+  const parsed = profile ? parseVendorReading(device.value, profile, bytes, receivedAt) : parseMqttReading(device.value, bytes, receivedAt);
   return parsed.ok ? { ok: true, value: parsed.value.reading } : parsed;
 }

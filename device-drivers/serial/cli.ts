@@ -3,14 +3,14 @@
 import { resolve } from 'node:path';
 import type { GatewayConfig } from '../../gateway/config.ts';
 import { loadProfileSet } from '../../gateway/profiles/registry.ts';
-import type { FirmwareProfile } from '../../gateway/profiles/schema.ts';
+import { isSerialProfile, type SerialFirmwareProfile } from '../../gateway/profiles/schema.ts';
 import type { Issue, Reading } from '../../gateway/types.ts';
 import { decodeWireFrame } from './decode-record.ts';
 
 const HEX = /^(?:0x)?(?:[0-9A-Fa-f]{2}[\s:]?)+$/;
 
 /** The input as bytes: hex for binary framing or a pure-hex STX/ETX frame, else text with escapes. */
-export function inputBytes(profile: FirmwareProfile, input: string): Buffer {
+export function inputBytes(profile: SerialFirmwareProfile, input: string): Buffer {
   const compact = input.replace(/^0x/, '').replace(/[\s:]/g, '');
   if (profile.framing.kind === 'fixed' || (profile.framing.kind === 'stx-etx' && HEX.test(input.trim()) && compact.length % 2 === 0)) {
     return Buffer.from(compact, 'hex');
@@ -42,6 +42,9 @@ export function serialReadingFromInput(
     return { ok: false, issues: [{ code: 'GW_ERR_FIRMWARE_PROFILE_UNKNOWN', message }] };
   }
   const profile = loaded.profile;
+  if (!isSerialProfile(profile)) {
+    return { ok: false, issues: [{ code: 'GW_ERR_FIRMWARE_PROFILE_UNKNOWN', message: `firmware profile "${profileId}" is an ${profile.transport.kind} profile; gw decode serial takes a serial one` }] };
+  }
   const decoded = decodeWireFrame(profile, inputBytes(profile, input));
   if (!decoded.ok) return { ok: false, issues: decoded.issues };
   if (decoded.value.kind === 'skipped') return { ok: true, skipped: decoded.value.reason };

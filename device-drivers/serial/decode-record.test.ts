@@ -3,10 +3,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { loadProfileSet } from '../../gateway/profiles/registry.ts';
+import type { SerialFirmwareProfile } from '../../gateway/profiles/schema.ts';
 import { decodeRecord, decodeWireFrame } from './decode-record.ts';
 
 const profiles = loadProfileSet(fileURLToPath(new URL('../../firmware-profiles', import.meta.url))).profiles;
-const p = (id: string) => profiles.get(id)!.profile;
+const p = (id: string): SerialFirmwareProfile => profiles.get(id)!.profile as SerialFirmwareProfile;
 const text = (s: string) => Buffer.from(s, 'latin1');
 
 describe('decoding serial records with firmware profiles', () => {

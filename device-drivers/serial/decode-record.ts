@@ -2,7 +2,8 @@
 // fields; the profile's mappings turn them into metric/value/unit, special markers into IEEE-11073
 // special values (never numbers), and apply known firmware unit bugs.
 import { issue } from '../../gateway/errors.ts';
-import type { FieldMapping, FirmwareProfile } from '../../gateway/profiles/schema.ts';
+import { buildTime, isoDeviceTime, mapMeasurement, mapUnitText } from '../../gateway/profiles/map-fields.ts';
+import type { FieldMapping, SerialFirmwareProfile } from '../../gateway/profiles/schema.ts';
 import type { Issue, ReadingComponent, Result } from '../../gateway/types.ts';
 import { createFramer } from './framers/index.ts';
 
@@ -16,7 +17,7 @@ type Fields = Map<string, string>;
 const fail = (...issues: Issue[]): { ok: false; issues: Issue[] } => ({ ok: false, issues });
 
 /** Named text fields of a payload per the profile's record grammar. */
-export function extractFields(profile: FirmwareProfile, payload: Buffer): Result<Fields> {
+export function extractFields(profile: SerialFirmwareProfile, payload: Buffer): Result<Fields> {
   const record = profile.record;
   const fields: Fields = new Map();
   switch (record.kind) {
@@ -106,48 +107,29 @@ export function extractFields(profile: FirmwareProfile, payload: Buffer): Result
   }
 }
 
-const NUMBER = /^([+-]?\s*(?:\d+(?:\.\d*)?|\.\d+))\s*(.*)$/;
-
-function unitOf(profile: FirmwareProfile, m: FieldMapping, fields: Fields): Result<string> {
+function unitOf(profile: SerialFirmwareProfile, m: FieldMapping, fields: Fields): Result<string> {
   let unit = m.unit;
   if (unit === undefined) {
-    const text = fields.get(m.unitField!)?.trim();
+    const text = fields.get(m.unitField!);
     if (text === undefined) return fail(issue('GW_ERR_RECORD_FIELD', m.unitField, m.unitField, 'the unit field is missing'));
-    unit = m.unitMap?.[text];
-    if (unit === undefined) return fail(issue('GW_ERR_RECORD_FIELD', m.unitField, m.unitField, `unit "${text}" is not in the profile's unitMap`));
+    const mapped = mapUnitText(text, m.unitMap, m.unitField!);
+    if (!mapped.ok) return mapped;
+    unit = mapped.value;
   }
   // A known firmware bug: the unit the device claims is not the unit it measured in.
   const override = profile.unitOverrides.find((o) => o.field === m.field && o.from === unit);
   return { ok: true, value: override ? override.to : unit };
 }
 
-function componentOf(profile: FirmwareProfile, m: FieldMapping, raw: string, fields: Fields): Result<ReadingComponent> {
+function componentOf(profile: SerialFirmwareProfile, m: FieldMapping, raw: string, fields: Fields): Result<ReadingComponent> {
   const unit = unitOf(profile, m, fields);
   if (!unit.ok) return unit;
-  const text = raw.trim();
-  const special = profile.specialValues.find((s) => s.match === text && (s.fields === undefined || s.fields.includes(m.field)));
-  if (special) return { ok: true, value: { metric: m.metric, value: special.value, unit: unit.value } };
-  const parsed = NUMBER.exec(text);
-  const rest = parsed?.[2] ?? '';
-  if (!parsed || (rest !== '' && rest !== (m.suffix ?? ''))) {
-    return fail(issue('GW_ERR_RECORD_FIELD', m.field, m.field, `"${text.slice(0, 32)}" is not a number${m.suffix ? ` followed by "${m.suffix}"` : ''}`));
-  }
-  const number = Number(parsed[1]!.replace(/\s/g, ''));
-  // toPrecision(12) removes binary noise from the scale (1203 × 0.1 = 120.30000000000001).
-  const value = Number((number * m.scale + m.offset).toPrecision(12)) + 0;
-  return { ok: true, value: { metric: m.metric, value, unit: unit.value } };
-}
-
-const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
-
-function buildTime(y: number, mo: number, d: number, h: number, mi: number, s: number, offset: string): string | undefined {
-  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-  if (t.getUTCFullYear() !== y || t.getUTCMonth() !== mo - 1 || t.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return undefined;
-  return `${pad(y, 4)}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(s)}${offset === 'Z' ? 'Z' : offset}`;
+  const markers = profile.specialValues.filter((s) => s.fields === undefined || s.fields.includes(m.field));
+  return mapMeasurement(m, raw, unit.value, markers, m.field);
 }
 
 /** The device's time as ISO 8601 with offset, per the profile's format and the clock's UTC offset. */
-export function deviceTimeOf(profile: FirmwareProfile, fields: Fields): Result<string | undefined> {
+export function deviceTimeOf(profile: SerialFirmwareProfile, fields: Fields): Result<string | undefined> {
   const spec = profile.deviceTime;
   if (spec === undefined || spec.trust === 'ignore') return { ok: true, value: undefined };
   const values = spec.fields.map((f) => fields.get(f)?.trim());
@@ -157,11 +139,9 @@ export function deviceTimeOf(profile: FirmwareProfile, fields: Fields): Result<s
   const bad = (): Result<string | undefined> => fail(issue('GW_ERR_RECORD_FIELD', spec.fields[0], spec.fields.join('+'), `"${values.join(' ')}" is not a ${spec.format} time`));
   let out: string | undefined;
   switch (spec.format) {
-    case 'iso8601': {
-      const m = /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d))?(Z|[+-]\d\d:\d\d)?$/.exec(text);
-      if (m) out = buildTime(+m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!, +(m[6] ?? 0), m[7] ?? spec.utcOffset);
+    case 'iso8601':
+      out = isoDeviceTime(text, spec.utcOffset);
       break;
-    }
     case 'MM/dd/yy HH:mm:ss': {
       const m = /^(\d\d)\/(\d\d)\/(\d\d) (\d\d):(\d\d):(\d\d)$/.exec(text);
       if (m) out = buildTime(2000 + +m[3]!, +m[1]!, +m[2]!, +m[4]!, +m[5]!, +m[6]!, spec.utcOffset);
@@ -195,7 +175,7 @@ export function deviceTimeOf(profile: FirmwareProfile, fields: Fields): Result<s
 }
 
 /** Decode one frame's payload. Issues carry a code from gateway/errors.ts and the field as path. */
-export function decodeRecord(profile: FirmwareProfile, payload: Buffer): Result<DecodedRecord> {
+export function decodeRecord(profile: SerialFirmwareProfile, payload: Buffer): Result<DecodedRecord> {
   const extracted = extractFields(profile, payload);
   if (!extracted.ok) return extracted;
   const fields = extracted.value;
@@ -230,7 +210,7 @@ export function decodeRecord(profile: FirmwareProfile, payload: Buffer): Result<
  * Decode bytes as they arrive on the wire (one frame): run the profile's framer, then the record.
  * A line frame without its terminator gets one, so a lint test or `gw decode` may omit it.
  */
-export function decodeWireFrame(profile: FirmwareProfile, bytes: Buffer): Result<DecodedRecord & { frame: Buffer }> {
+export function decodeWireFrame(profile: SerialFirmwareProfile, bytes: Buffer): Result<DecodedRecord & { frame: Buffer }> {
   let input = bytes;
   if (profile.framing.kind === 'line' && !(bytes.at(-1) === 0x0a || bytes.at(-1) === 0x0d)) {
     input = Buffer.concat([bytes, Buffer.from(profile.framing.delimiter === 'CR' ? '\r' : profile.framing.delimiter === 'LF' ? '\n' : '\r\n')]);

@@ -7,7 +7,7 @@ import type { DriverContext, DriverDefinition, RunningDriver } from '../../gatew
 import { GatewayError, issue } from '../../gateway/errors.ts';
 import type { Logger } from '../../gateway/logger.ts';
 import { formatProblem, ProfileRegistry } from '../../gateway/profiles/registry.ts';
-import type { FirmwareProfile } from '../../gateway/profiles/schema.ts';
+import type { SerialFirmwareProfile } from '../../gateway/profiles/schema.ts';
 import type { Issue, Reading } from '../../gateway/types.ts';
 import { serialConfigSchema, type SerialConfig, type SerialPortConfig } from './config.ts';
 import { decodeRecord } from './decode-record.ts';
@@ -47,8 +47,8 @@ class PortSession {
   }
 
   /** The profile in force (a broken edit keeps the last good one; only deleting the file removes it). */
-  #profile(): FirmwareProfile | undefined {
-    return this.#registry.get(this.#config.profile);
+  #profile(): SerialFirmwareProfile | undefined {
+    return this.#registry.getSerial(this.#config.profile);
   }
 
   open(): void {
@@ -128,7 +128,7 @@ class PortSession {
     }
   }
 
-  #refuse(issues: Issue[], dropped: number, profile: FirmwareProfile): void {
+  #refuse(issues: Issue[], dropped: number, profile: SerialFirmwareProfile): void {
     this.#counts.refused++;
     for (const i of issues) this.#ctx.metrics?.framesRefused.inc({ transport: 'serial', reason: i.code });
     // Codes and paths only: the frame may carry clinical values (debug level has them).
@@ -136,13 +136,13 @@ class PortSession {
     this.#log.debug({ issues }, 'serial frame refused (detail)');
   }
 
-  #answer(profile: FirmwareProfile, ok: boolean): void {
+  #answer(profile: SerialFirmwareProfile, ok: boolean): void {
     const ack = profile.acknowledge;
     if (!ack || !this.#port?.isOpen) return;
     this.#port.write(Buffer.from(ok ? ack.ack : ack.nak, 'hex'));
   }
 
-  async #handle(event: FramerEvent, profile: FirmwareProfile, receivedAt: Date): Promise<void> {
+  async #handle(event: FramerEvent, profile: SerialFirmwareProfile, receivedAt: Date): Promise<void> {
     if (event.kind === 'error') {
       this.#refuse([event.issue], event.dropped, profile);
       // A bad checksum is a transmission error the device can fix by resending.
@@ -198,7 +198,9 @@ export const serialDriver: DriverDefinition<typeof serialConfigSchema> = {
     registry.load();
     // validate → plan → apply: every port's profile must be in force before any port opens.
     const missing = config.ports.flatMap((p, i) =>
-      registry.get(p.profile) ? [] : [`serial.ports[${i}].profile: unknown firmware profile "${p.profile}" in ${registry.dir}`],
+      registry.getSerial(p.profile)
+        ? []
+        : [`serial.ports[${i}].profile: ${registry.get(p.profile) ? `firmware profile "${p.profile}" is not a serial profile` : `unknown firmware profile "${p.profile}"`} in ${registry.dir}`],
     );
     if (missing.length > 0) throw new GatewayError('GW_ERR_CONFIG_INVALID', [missing.join('; ')]);
     registry.watch();

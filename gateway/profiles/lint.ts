@@ -1,30 +1,35 @@
-// `gw profiles lint [path]`: schema, known metrics, convertible units, every embedded test frame decodes
-// to its expected reading, and no two profiles of one model claim the same firmware version.
+// `gw profiles lint [path]`: schema, known metrics, convertible units, every embedded test frame (serial) or
+// payload (mqtt) decodes to its expected reading, and no two profiles of one model claim the same firmware version.
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { decodeWireFrame, frameBytes } from '../../device-drivers/serial/decode-record.ts';
-import type { ReadingComponent } from '../types.ts';
+import { decodeVendorJson } from '../../device-drivers/mqtt/vendor-json.ts';
+import type { Issue, ReadingComponent } from '../types.ts';
 import { rangesOverlap } from './firmware-range.ts';
 import { formatProblem, loadProfileSet, type LoadedProfile, type ProfileProblem } from './registry.ts';
+import { isMqttProfile } from './schema.ts';
 
 const show = (c: ReadingComponent): string => `${c.metric} ${c.value} ${c.unit}`;
 
 /** Every embedded test of one profile, as problems (none when all pass). */
 export function checkProfileTests({ profile, file }: LoadedProfile): ProfileProblem[] {
   const problems: ProfileProblem[] = [];
+  const adder = (i: number) => (sub: string, reason: string): void => void problems.push({ file, path: `tests[${i}]${sub}`, code: 'GW_ERR_FIRMWARE_PROFILE_TEST', reason });
+  const describeIssues = (issues: Issue[]): string => issues.map((x) => `${x.code}${x.path ? ` at ${x.path}` : ''}: ${x.message}`).join('; ');
+  if (isMqttProfile(profile)) {
+    profile.tests.forEach((t, i) => {
+      const add = adder(i);
+      const decoded = decodeVendorJson(profile, t.payload);
+      if (!decoded.ok) return add('.payload', `does not map: ${describeIssues(decoded.issues)}`);
+      compareExpected(t.expect, decoded.value, add);
+    });
+    return problems;
+  }
   profile.tests.forEach((t, i) => {
-    const path = `tests[${i}]`;
-    const add = (sub: string, reason: string): void => void problems.push({ file, path: `${path}${sub}`, code: 'GW_ERR_FIRMWARE_PROFILE_TEST', reason });
-    let decoded;
-    switch (profile.transport.kind) {
-      case 'serial':
-        decoded = decodeWireFrame(profile, frameBytes(t.frame));
-        break;
-      default:
-        return profile.transport.kind satisfies never;
-    }
+    const add = adder(i);
+    const decoded = decodeWireFrame(profile, frameBytes(t.frame));
     if (!decoded.ok) {
-      add('.frame', `does not decode: ${decoded.issues.map((x) => `${x.code}${x.path ? ` at ${x.path}` : ''}: ${x.message}`).join('; ')}`);
+      add('.frame', `does not decode: ${describeIssues(decoded.issues)}`);
       return;
     }
     const got = decoded.value;
@@ -36,14 +41,23 @@ export function checkProfileTests({ profile, file }: LoadedProfile): ProfileProb
       add('.expect.components', `expected ${t.expect.components.map(show).join(', ')}, but the record was skipped (${got.reason})`);
       return;
     }
-    const want = t.expect.components.map(show).sort();
-    const have = got.components.map(show).sort();
-    if (want.join('|') !== have.join('|')) add('.expect.components', `expected ${want.join(', ')}; decoded ${have.join(', ')}`);
-    if (t.expect.deviceTime !== undefined && t.expect.deviceTime !== got.deviceTime) {
-      add('.expect.deviceTime', `expected ${t.expect.deviceTime}; decoded ${got.deviceTime ?? '(none)'}`);
-    }
+    compareExpected(t.expect, got, add);
   });
   return problems;
+}
+
+/** Components compare as a set of `metric value unit`; the device time only when the test names one. */
+function compareExpected(
+  expect: { components: ReadingComponent[]; deviceTime?: string | undefined },
+  got: { components: ReadingComponent[]; deviceTime?: string | undefined },
+  add: (sub: string, reason: string) => void,
+): void {
+  const want = expect.components.map(show).sort();
+  const have = got.components.map(show).sort();
+  if (want.join('|') !== have.join('|')) add('.expect.components', `expected ${want.join(', ')}; decoded ${have.join(', ')}`);
+  if (expect.deviceTime !== undefined && expect.deviceTime !== got.deviceTime) {
+    add('.expect.deviceTime', `expected ${expect.deviceTime}; decoded ${got.deviceTime ?? '(none)'}`);
+  }
 }
 
 /** Profiles of the same manufacturer and model whose firmware ranges share a version. */

@@ -100,7 +100,7 @@ describe('the profile registry', () => {
     assert.deepEqual(registry.load(), []);
     assert.equal(registry.pick('BP-binary-cuff', '1.4')?.id, 'bp-binary-fw1');
     assert.equal(registry.pick('bp-binary-cuff', '2.3.1', 'generic')?.id, 'bp-binary-fw21');
-    const child = registry.get('bp-binary-fw21')!;
+    const child = registry.getSerial('bp-binary-fw21')!;
     assert.deepEqual(child.unitOverrides, []);
     assert.equal(child.framing.kind, 'fixed', 'framing inherited from bp-binary-fw1');
   });
@@ -125,23 +125,73 @@ describe('the profile registry', () => {
             }
           });
         });
-      assert.equal(registry.get('and-scale-standard-format')!.transport.baudRate, 2400);
+      assert.equal(registry.getSerial('and-scale-standard-format')!.transport.baudRate, 2400);
 
       let next = reloaded(registry.generation() + 1);
       edit(file, 'baudRate: 2400', 'baudRate: 9600');
       await next;
-      assert.equal(registry.get('and-scale-standard-format')!.transport.baudRate, 9600, 'the edit is in force');
+      assert.equal(registry.getSerial('and-scale-standard-format')!.transport.baudRate, 9600, 'the edit is in force');
       assert.deepEqual(registry.problems(), []);
 
       next = reloaded(registry.generation() + 1);
       edit(file, 'metric: body-weight', 'metric: body-mass');
       await next;
-      assert.equal(registry.get('and-scale-standard-format')!.fields[0]!.metric, 'body-weight', 'the last good version stays');
-      assert.equal(registry.get('and-scale-standard-format')!.transport.baudRate, 9600);
+      assert.equal(registry.getSerial('and-scale-standard-format')!.fields[0]!.metric, 'body-weight', 'the last good version stays');
+      assert.equal(registry.getSerial('and-scale-standard-format')!.transport.baudRate, 9600);
       assert.deepEqual(registry.problems().map((p) => [p.path, p.code]), [['fields[0].metric', 'GW_ERR_UNKNOWN_METRIC']]);
       assert.ok(lines.some((l) => l.msg === 'firmware profile problem' && l.keptLastGood === true && l.path === 'fields[0].metric'));
     } finally {
       registry.close();
     }
+  });
+});
+
+describe('mqtt profiles in gw profiles lint', () => {
+  const FILE = 'cellular-bp-cuff-json.yaml';
+
+  it('passes the shipped cellular BP cuff profile and runs its embedded test payloads', () => {
+    const dir = workspace(FILE);
+    assert.deepEqual(lintProfiles(dir).map(formatProblem), []);
+    const registry = new ProfileRegistry({ dir });
+    registry.load();
+    assert.equal(registry.getMqtt('cellular-bp-cuff-json')?.tests.length, 3);
+    assert.equal(registry.getSerial('cellular-bp-cuff-json'), undefined, 'a serial port cannot use it');
+  });
+
+  it('names an unknown metric in a json field with its file and path', () => {
+    const dir = workspace(FILE);
+    edit(join(dir, FILE), 'metric: heart-rate, unit: /min', 'metric: pulse, unit: /min');
+    const lines = lintProfiles(dir).map(formatProblem);
+    assert.ok(lines.some((l) => l.startsWith(`${join(dir, FILE)}: json.fields[2].metric: unknown metric "pulse"`)), lines.join('\n'));
+  });
+
+  it('names a unitMap unit the catalog cannot convert, and a json path that is not a path', () => {
+    const dir = workspace(FILE);
+    edit(join(dir, FILE), 'path: sys, metric: bp-systolic, unitPath: unit, unitMap: { mmHg: mmHg, kPa: kPa }', 'path: sys, metric: bp-systolic, unitPath: unit, unitMap: { mmHg: mmHg, kPa: psi }');
+    edit(join(dir, FILE), 'path: pul,', 'path: "pul..x",');
+    const lines = lintProfiles(dir).map(formatProblem);
+    assert.ok(lines.some((l) => /json\.fields\[2\]\.path: "pul\.\.x": expected a key/.test(l)), lines.join('\n'));
+    edit(join(dir, FILE), 'path: "pul..x",', 'path: pul,');
+    const units = lintProfiles(dir).map(formatProblem);
+    assert.ok(units.some((l) => /json\.fields\[0\]\.unitMap\.kPa: unit "psi" is not accepted for bp-systolic/.test(l)), units.join('\n'));
+  });
+
+  it('names an embedded test payload that maps to something other than expected, and one that does not map', () => {
+    const dir = workspace(FILE);
+    edit(join(dir, FILE), '- { metric: heart-rate, value: 71, unit: /min }', '- { metric: heart-rate, value: 72, unit: /min }');
+    edit(join(dir, FILE), 'sys: 17.1, dia: 10.9, pul: 64, unit: kPa', 'sys: 17.1, dia: "10.9", pul: 64, unit: kPa');
+    assert.deepEqual(lintProfiles(dir).map(formatProblem), [
+      `${join(dir, FILE)}: tests[0].expect.components: expected bp-diastolic 82 mmHg, bp-systolic 128 mmHg, heart-rate 72 /min; decoded bp-diastolic 82 mmHg, bp-systolic 128 mmHg, heart-rate 71 /min`,
+      `${join(dir, FILE)}: tests[1].payload: does not map: GW_ERR_RECORD_FIELD at dia: field "dia": expected a number, got string "10.9"`,
+    ]);
+  });
+
+  it('refuses serial keys in an mqtt profile and a field with both unit and unitPath', () => {
+    const dir = workspace(FILE);
+    edit(join(dir, FILE), 'transport: { kind: mqtt }', 'transport: mqtt\nframing: { kind: line }');
+    edit(join(dir, FILE), 'metric: heart-rate, unit: /min', 'metric: heart-rate, unit: /min, unitPath: unit');
+    const lines = lintProfiles(dir).map(formatProblem);
+    assert.ok(lines.some((l) => l.endsWith(': (root): unknown key(s) "framing"')), lines.join('\n'));
+    assert.ok(lines.some((l) => l.endsWith(': json.fields[2].unit: give exactly one of "unit" or "unitPath"')), lines.join('\n'));
   });
 });

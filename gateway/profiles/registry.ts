@@ -10,7 +10,7 @@ import type { ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { inRange } from './firmware-range.ts';
-import { firmwareProfileSchema, type FirmwareProfile } from './schema.ts';
+import { isMqttProfile, isSerialProfile, parseFirmwareProfile, type FirmwareProfile, type MqttFirmwareProfile, type SerialFirmwareProfile } from './schema.ts';
 
 /** One problem with one profile file: `file: path: reason` is how it is printed. */
 export interface ProfileProblem {
@@ -64,7 +64,7 @@ function mergeProfile(parent: Raw, child: Raw): Raw {
 }
 
 /** Field names a record grammar can produce (undefined: any, for key=value records). */
-function grammarFields(profile: FirmwareProfile): Set<string> | undefined {
+function grammarFields(profile: SerialFirmwareProfile): Set<string> | undefined {
   const r = profile.record;
   switch (r.kind) {
     case 'regex':
@@ -80,9 +80,33 @@ function grammarFields(profile: FirmwareProfile): Set<string> | undefined {
   }
 }
 
+type SemanticProblem = { path: string; code: ErrorCode; reason: string };
+
 /** Checks the schema cannot: metrics exist in the catalog, units convert, referenced fields exist. */
-export function checkProfileSemantics(profile: FirmwareProfile): Array<{ path: string; code: ErrorCode; reason: string }> {
-  const out: Array<{ path: string; code: ErrorCode; reason: string }> = [];
+export function checkProfileSemantics(profile: FirmwareProfile): SemanticProblem[] {
+  return isSerialProfile(profile) ? checkSerialSemantics(profile) : checkMqttSemantics(profile);
+}
+
+function checkMetricAndUnits(metric: string, units: Array<[string, string]>, path: string): SemanticProblem[] {
+  if (!isMetric(metric)) return [{ path: `${path}.metric`, code: 'GW_ERR_UNKNOWN_METRIC', reason: `unknown metric "${metric}"; known metrics: ${METRICS.join(', ')}` }];
+  return units.flatMap(([unit, at]) => {
+    const r = convertToCanonical(metric, 1, unit);
+    return r.ok ? [] : [{ path: `${path}.${at}`, code: 'GW_ERR_UNIT_NOT_ACCEPTED' as const, reason: r.issues[0]!.message }];
+  });
+}
+
+function checkMqttSemantics(profile: MqttFirmwareProfile): SemanticProblem[] {
+  return profile.json.fields.flatMap((f, i) =>
+    checkMetricAndUnits(
+      f.metric,
+      [...(f.unit !== undefined ? [[f.unit, 'unit'] as [string, string]] : []), ...Object.entries(f.unitMap ?? {}).map(([text, unit]): [string, string] => [unit, `unitMap.${text}`])],
+      `json.fields[${i}]`,
+    ),
+  );
+}
+
+function checkSerialSemantics(profile: SerialFirmwareProfile): SemanticProblem[] {
+  const out: SemanticProblem[] = [];
   const known = grammarFields(profile);
   const needField = (name: string, path: string): void => {
     if (known && !known.has(name)) out.push({ path, code: 'GW_ERR_FIRMWARE_PROFILE_INVALID', reason: `field "${name}" is not produced by the ${profile.record.kind} record grammar (fields: ${[...known].join(', ')})` });
@@ -171,7 +195,7 @@ export function loadProfileSet(dir: string): ProfileSet {
       else result = mergeProfile(parent, entry.raw);
     }
     if (result !== undefined) {
-      const parsed = firmwareProfileSchema.safeParse(result);
+      const parsed = parseFirmwareProfile(result);
       if (!parsed.success) {
         for (const i of parsed.error.issues) problem(entry.file, formatZodPath(i.path), 'GW_ERR_FIRMWARE_PROFILE_INVALID', describeZodIssue(i));
         result = undefined;
@@ -188,7 +212,8 @@ export function loadProfileSet(dir: string): ProfileSet {
   const profiles = new Map<string, LoadedProfile>();
   for (const [id, { file }] of raws) {
     const raw = resolve(id, []);
-    if (raw !== undefined) profiles.set(id, { profile: firmwareProfileSchema.parse(raw), file });
+    const parsed = raw === undefined ? undefined : parseFirmwareProfile(raw);
+    if (parsed?.success) profiles.set(id, { profile: parsed.data, file });
   }
   return { profiles, problems, brokenFiles };
 }
@@ -239,6 +264,17 @@ export class ProfileRegistry {
 
   get(id: string): FirmwareProfile | undefined {
     return this.#profiles.get(id)?.profile;
+  }
+
+  /** The profile by id, only if it describes that transport (a serial port cannot use an mqtt profile). */
+  getSerial(id: string): SerialFirmwareProfile | undefined {
+    const p = this.get(id);
+    return p && isSerialProfile(p) ? p : undefined;
+  }
+
+  getMqtt(id: string): MqttFirmwareProfile | undefined {
+    const p = this.get(id);
+    return p && isMqttProfile(p) ? p : undefined;
   }
 
   /** The profile for a device model and firmware version (manufacturer optional, case-insensitive). */

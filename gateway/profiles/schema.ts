@@ -2,10 +2,13 @@
 // A field tech adds a device by writing one of these; `gw profiles lint` checks it, the registry loads it.
 import { z } from 'zod';
 import { SPECIAL_VALUES, type SpecialValue } from '../types.ts';
+import { parseJsonPath } from './json-path.ts';
 
-/** Transports a profile can describe. Open set on purpose: BLE and MQTT add their own settings object. */
+/** Transports a profile can describe. Open set on purpose: BLE adds its own settings object. */
 export const ProfileTransport = {
   serial: 'serial',
+  /** A vendor's own JSON payload on rpm/<deviceId>/reading, mapped by the profile's `json` section. */
+  mqtt: 'mqtt',
 } as const;
 export type ProfileTransport = (typeof ProfileTransport)[keyof typeof ProfileTransport];
 
@@ -41,8 +44,11 @@ export const serialSettingsSchema = z
   })
   .strict();
 
-/** Discriminated on `kind`; BLE (service/characteristic) and MQTT (topic/payload) join this union. */
+/** Discriminated on `kind`; BLE (service/characteristic) joins this union. */
 export const transportSchema = z.discriminatedUnion('kind', [serialSettingsSchema]);
+
+/** Nothing to set: the device id comes from the topic, the broker settings from the `mqtt:` config section. */
+export const mqttSettingsSchema = z.object({ kind: z.literal('mqtt') }).strict();
 
 // --- framing: how bytes become frames -----------------------------------------------------------
 
@@ -306,15 +312,20 @@ export const firmwareRangeSchema = z
   .string()
   .regex(/^(\*|(?:(?:>=|<=|>|<|=)?\d+(?:\.\d+){0,2})(?:\s+(?:>=|<=|>|<|=)?\d+(?:\.\d+){0,2})*)$/, 'a range such as "*", ">=1.0 <2.1" or "=3.2"');
 
-/** The fully resolved profile (after `extends`). */
-export const firmwareProfileSchema = z
+/** Keys every profile has, whatever its transport. */
+const profileHeader = {
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lower-case letters, digits, dot, dash, underscore (1–64)'),
+  /** What real device family and format this follows, and how faithfully. */
+  doc: z.string().min(1),
+  manufacturer: z.string().min(1),
+  model: z.string().min(1),
+  firmware: firmwareRangeSchema,
+};
+
+/** A serial profile, fully resolved (after `extends`). */
+export const serialProfileSchema = z
   .object({
-    id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lower-case letters, digits, dot, dash, underscore (1–64)'),
-    /** What real device family and format this follows, and how faithfully. */
-    doc: z.string().min(1),
-    manufacturer: z.string().min(1),
-    model: z.string().min(1),
-    firmware: firmwareRangeSchema,
+    ...profileHeader,
     transport: transportSchema,
     framing: framingSchema,
     record: recordSchema,
@@ -328,11 +339,130 @@ export const firmwareProfileSchema = z
   })
   .strict();
 
-export type FirmwareProfile = z.infer<typeof firmwareProfileSchema>;
-export type Framing = FirmwareProfile['framing'];
-export type RecordGrammar = FirmwareProfile['record'];
-export type FieldMapping = FirmwareProfile['fields'][number];
-export type ProfileTest = FirmwareProfile['tests'][number];
+// --- mqtt: a vendor's JSON payload → metrics ------------------------------------------------------
+
+/** `measurements.sys`, `readings[0].value`, `data["blood pressure"].sys`: object keys by dot or bracket, array items by [index]. */
+export const jsonPathSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .superRefine((path, ctx) => {
+    const parsed = parseJsonPath(path);
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
+  });
+
+const jsonScalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+export const jsonFieldMappingSchema = z
+  .object({
+    /** Where the value sits in the payload; it must be a JSON number (or one of `special`). */
+    path: jsonPathSchema,
+    /** Metric id from gateway/catalog.ts. */
+    metric: z.string().min(1),
+    /** Unit the value is in after scaling, as the catalog accepts it. */
+    unit: z.string().min(1).optional(),
+    /** Or: where the payload carries the unit text; mapped through `unitMap` when given, else taken as is. */
+    unitPath: jsonPathSchema.optional(),
+    unitMap: z.record(z.string(), z.string().min(1)).optional(),
+    /** value = raw × scale + offset. */
+    scale: z.number().positive().default(1),
+    offset: z.number().default(0),
+    /**
+     * Raw values meaning "no measurement" (`0`, `"---"`, `null`): they become NaN, never a number; or
+     * `{ match, value }` for another IEEE-11073 special value (`NRes`, `+INF`, `-INF`).
+     */
+    special: z.array(z.union([jsonScalar, z.object({ match: jsonScalar, value: specialValueSchema }).strict()])).default([]),
+    /** A path absent from the payload is skipped instead of refused. */
+    optional: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((f, ctx) => {
+    if ((f.unit === undefined) === (f.unitPath === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['unit'], message: 'give exactly one of "unit" or "unitPath"' });
+    }
+    if (f.unitMap !== undefined && f.unitPath === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['unitMap'], message: '"unitMap" applies to "unitPath" only' });
+    }
+  });
+
+export const JsonTimeFormat = {
+  /** A string, ISO 8601 with or without offset (without: `utcOffset`); a fraction of a second is dropped. */
+  iso8601: 'iso8601',
+  /** A number, seconds since 1970-01-01T00:00:00Z. */
+  epochS: 'epoch-s',
+  /** A number, milliseconds since 1970-01-01T00:00:00Z. */
+  epochMs: 'epoch-ms',
+} as const;
+export type JsonTimeFormat = (typeof JsonTimeFormat)[keyof typeof JsonTimeFormat];
+
+export const jsonMappingSchema = z
+  .object({
+    fields: z.array(jsonFieldMappingSchema).min(1),
+    /** When declared, the payload must carry it; without it the gateway's receive time is used. */
+    deviceTime: z
+      .object({
+        path: jsonPathSchema,
+        format: z.enum(Object.values(JsonTimeFormat) as [JsonTimeFormat, ...JsonTimeFormat[]]),
+        utcOffset: z
+          .string()
+          .regex(/^(Z|[+-]\d\d:\d\d)$/, 'Z or ±hh:mm')
+          .default('Z'),
+      })
+      .strict()
+      .optional(),
+    /** The device's own counter (integer 0–2³²−1): Reading context.sequence, echoed on rpm/<id>/error. */
+    sequence: z.object({ path: jsonPathSchema }).strict().optional(),
+  })
+  .strict();
+
+/** `tests:` of an mqtt profile: a payload as the vendor sends it and what it must map to. */
+export const mqttProfileTestSchema = z
+  .object({
+    payload: z.record(z.string(), z.unknown()),
+    expect: z
+      .object({
+        components: z
+          .array(z.object({ metric: z.string(), value: z.union([z.number(), specialValueSchema]), unit: z.string() }).strict())
+          .min(1),
+        deviceTime: z.string().optional(),
+      })
+      .strict(),
+  })
+  .strict();
+
+/** An mqtt profile, fully resolved: a vendor's JSON payload mapped onto readings, so a vendor bridge needs no code. */
+export const mqttProfileSchema = z
+  .object({
+    ...profileHeader,
+    transport: mqttSettingsSchema,
+    json: jsonMappingSchema,
+    tests: z.array(mqttProfileTestSchema).default([]),
+  })
+  .strict();
+
+export type SerialFirmwareProfile = z.infer<typeof serialProfileSchema>;
+export type MqttFirmwareProfile = z.infer<typeof mqttProfileSchema>;
+export type FirmwareProfile = SerialFirmwareProfile | MqttFirmwareProfile;
+export type Framing = SerialFirmwareProfile['framing'];
+export type RecordGrammar = SerialFirmwareProfile['record'];
+export type FieldMapping = SerialFirmwareProfile['fields'][number];
+export type ProfileTest = SerialFirmwareProfile['tests'][number];
+export type JsonMapping = MqttFirmwareProfile['json'];
+export type JsonFieldMapping = JsonMapping['fields'][number];
+export type MqttProfileTest = MqttFirmwareProfile['tests'][number];
+
+export const isSerialProfile = (p: FirmwareProfile): p is SerialFirmwareProfile => p.transport.kind === 'serial';
+export const isMqttProfile = (p: FirmwareProfile): p is MqttFirmwareProfile => p.transport.kind === 'mqtt';
+
+/**
+ * Validate a resolved profile against its transport's schema (`transport: mqtt` is short for `{ kind: mqtt }`).
+ * Anything but an mqtt transport is checked as serial, so an unknown kind is named as such.
+ */
+export function parseFirmwareProfile(raw: unknown): z.ZodSafeParseResult<FirmwareProfile> {
+  const input = typeof raw === 'object' && raw !== null && (raw as { transport?: unknown }).transport === 'mqtt' ? { ...raw, transport: { kind: 'mqtt' } } : raw;
+  const kind = (input as { transport?: { kind?: unknown } } | null)?.transport?.kind;
+  return kind === 'mqtt' ? mqttProfileSchema.safeParse(input) : serialProfileSchema.safeParse(input);
+}
 
 /** A profile file as written: `extends` names a parent whose keys this file overrides. */
 export const profileFileSchema = z.object({ id: z.string(), extends: z.string().optional() }).passthrough();

@@ -53,6 +53,27 @@ describe('gw decode mqtt', () => {
     }
   });
 
+  it('decodes a vendor payload with the firmware profile named by the device config entry', () => {
+    const tmp = tempDir('mqtt-cli-vendor');
+    try {
+      const config = writeConfigFile(tmp.dir, {
+        bindings: [{ device: 'bp-cell-1', patient: { mrn: 'MRN0042' } }],
+        mqtt: { profilesDir: join(ROOT, 'firmware-profiles'), devices: [{ id: 'bp-cell-1', profile: 'cellular-bp-cuff-json' }] },
+      });
+      const ok = gw(['decode', 'mqtt', 'rpm/bp-cell-1/reading', '{"imei":"356938035643809","ts":1732350000,"sys":128,"dia":82,"pul":71,"unit":"mmHg"}'], { env: { GATEWAY_CONFIG: config } });
+      assert.equal(ok.status, 0, ok.stderr);
+      const out = JSON.parse(ok.stdout) as { reading: { profileId: string; deviceTime: string; components: Array<{ metric: string; value: number }> } };
+      assert.equal(out.reading.profileId, 'cellular-bp-cuff-json');
+      assert.equal(out.reading.deviceTime, '2024-11-23T08:20:00Z');
+      assert.deepEqual(out.reading.components.map((c) => [c.metric, c.value]), [['bp-systolic', 128], ['bp-diastolic', 82], ['heart-rate', 71]]);
+      const bad = gw(['decode', 'mqtt', 'rpm/bp-cell-1/reading', '{"ts":1732350000,"sys":"128","dia":82,"pul":71,"unit":"mmHg"}'], { env: { GATEWAY_CONFIG: config } });
+      assert.equal(bad.status, 1);
+      assert.deepEqual((JSON.parse(bad.stdout) as { error: { code: string; message: string } }).error.message, 'field "sys": expected a number, got string "128"');
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
   it('answers a wildcard topic or a bad payload with an error code and a non-zero exit', () => {
     const topic = gw(['decode', 'mqtt', 'rpm/+/reading', '{"v":[["heart-rate",60,"/min"]]}']);
     assert.equal(topic.status, 1);

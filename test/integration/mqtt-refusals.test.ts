@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient, Packet } from 'mqtt';
-import { compactBp, connect, DEVICES, fullHeartRate, MQTT_BINDINGS, mqttSection, nextMessage } from '../../device-drivers/mqtt/fixtures.ts';
+import { compactBp, connect, DEVICES, fullHeartRate, MQTT_BINDINGS, mqttSection, nextMessage, pubackCode } from '../../device-drivers/mqtt/fixtures.ts';
 import { freePort, gatewayConfig, startReceiver, startTestGateway, tempDir, waitFor } from '../support/harness.ts';
 
 type Receiver = Awaited<ReturnType<typeof startReceiver>>;
@@ -14,23 +14,6 @@ async function refusalCount(gateway: TestGateway, reason: string): Promise<numbe
   const text = await gateway.metrics.registry.getSingleMetricAsString('gateway_mqtt_refusals_total');
   const line = text.split('\n').find((l) => l.includes(`reason="${reason}"`));
   return line ? Number(line.split(' ').at(-1)) : 0;
-}
-
-/** Publish at QoS 1 and return the PUBACK reason code (0 = success) and reason string (MQTT 5.0 §3.4.2.2.2). */
-async function pubackCode(client: MqttClient, topic: string, payload: string | Buffer): Promise<{ code: number; reason?: string }> {
-  let reason: string | undefined;
-  const watch = (packet: Packet): void => {
-    if (packet.cmd === 'puback') reason = packet.properties?.reasonString;
-  };
-  client.on('packetreceive', watch);
-  try {
-    await client.publishAsync(topic, payload, { qos: 1 });
-    return { code: 0 };
-  } catch (err) {
-    return { code: (err as { code?: number }).code ?? -1, ...(reason === undefined ? {} : { reason }) };
-  } finally {
-    client.off('packetreceive', watch);
-  }
 }
 
 /** Subscribe and return the SUBACK codes as sent, whether mqtt.js treats them as failures or not. */
