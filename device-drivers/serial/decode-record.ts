@@ -165,7 +165,7 @@ export function deviceTimeOf(profile: SerialFirmwareProfile, fields: Fields): Re
       }
       break;
     }
-    case 'unix-seconds':
+    case 'epoch-s':
       if (/^\d{1,12}$/.test(text)) out = new Date(Number(text) * 1000).toISOString().replace('.000Z', 'Z');
       break;
     default:

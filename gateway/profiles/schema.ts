@@ -247,7 +247,7 @@ export const TimeFormat = {
   /** Separate binary fields year (2000+), month, day, hour, minute[, second], named in `fields`. */
   parts: 'parts',
   /** Seconds since 1970-01-01T00:00:00Z. */
-  unixSeconds: 'unix-seconds',
+  epochS: 'epoch-s',
 } as const;
 export type TimeFormat = (typeof TimeFormat)[keyof typeof TimeFormat];
 
