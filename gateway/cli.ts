@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { parseKioskReading } from '../device-drivers/kiosk/reading.ts';
 import { mqttReadingFromInput } from '../device-drivers/mqtt/cli.ts';
 import { hashPassword } from '../device-drivers/mqtt/password.ts';
-import { startMllpSink } from '../ehr-bridge/hl7v2/mllp-sink.ts';
+import { sinkOptionsFromFlags, startMllpSink } from '../ehr-bridge/hl7v2/mllp-sink.ts';
 import { serialReadingFromInput } from '../device-drivers/serial/cli.ts';
 import { runProfilesLint } from './profiles/lint.ts';
 import { loadConfig, type GatewayConfig } from './config.ts';
@@ -21,7 +21,7 @@ const USAGE = `usage: gw <command>
                                     the same for one serial frame decoded with a firmware profile
   gw profiles lint [path]           check firmware profiles (schema, catalog units, embedded test frames, firmware overlaps)
   gw hash-password                  read a password on stdin, print its scrypt hash for mqtt.devices/admins
-  gw sink mllp [--port 2575] [--host 127.0.0.1] [--ack AA|AE|AR]
+  gw sink mllp [--port 2575] [--host 127.0.0.1] [--ack AA|AE|AR] [--tls-cert f --tls-key f] [--delay-ms N] [--drop-every N]
                                     a local MLLP receiver that prints each message and answers an ACK`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -185,8 +185,21 @@ async function sink(args: string[]): Promise<number> {
   }
   const { values } = parseArgs({
     args: rest,
-    options: { port: { type: 'string', default: '2575' }, host: { type: 'string', default: '127.0.0.1' }, ack: { type: 'string', default: 'AA' } },
+    options: {
+      port: { type: 'string', default: '2575' },
+      host: { type: 'string', default: '127.0.0.1' },
+      ack: { type: 'string', default: 'AA' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'delay-ms': { type: 'string' },
+      'drop-every': { type: 'string' },
+    },
   });
+  const extra = sinkOptionsFromFlags(values);
+  if (!extra.ok) {
+    for (const i of extra.issues) process.stderr.write(`gw sink mllp: ${i.message}\n`);
+    return 2;
+  }
   const ack = values.ack as 'AA' | 'AE' | 'AR';
   if (!['AA', 'AE', 'AR'].includes(ack)) {
     process.stderr.write('gw sink mllp: --ack must be AA, AE or AR\n');
@@ -197,9 +210,10 @@ async function sink(args: string[]): Promise<number> {
     host: values.host,
     port,
     ack: () => ack,
+    ...extra.value,
     onMessage: (message) => process.stdout.write(`${message.replace(/\r/g, '\n')}\n\n`),
   });
-  process.stderr.write(`gw sink mllp: listening on ${values.host}:${server.port}, answering ${ack}\n`);
+  process.stderr.write(`gw sink mllp: listening on ${values.host}:${server.port}${extra.value.tls === undefined ? '' : ' (TLS)'}, answering ${ack}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

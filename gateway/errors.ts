@@ -59,6 +59,8 @@ export const errorRegistry = {
   GW_ERR_MLLP_ACK_REJECT: spec('receiver rejected %s with %s: %s', 422, 'permanent'),
   GW_ERR_MLLP_FRAME_TOO_LARGE: spec('MLLP frame exceeds %s bytes', 502, 'ambiguous'),
   GW_ERR_MLLP_NOT_SENT: spec('message %s was not sent: %s', 503, 'transient'),
+  GW_ERR_MLLP_TLS: spec('TLS with MLLP receiver %s failed: %s', 503, 'transient'),
+  GW_ERR_MLLP_TLS_CONFIG: spec('MLLP destination %s TLS setting %s: %s', 500, 'permanent'),
   // Serial transport and record decoding (device-drivers/serial)
   GW_ERR_SERIAL_FRAME_TOO_LONG: spec('frame exceeds %s bytes without its end; %s bytes dropped until the next frame', 400, 'permanent'),
   GW_ERR_SERIAL_GARBAGE: spec('%s bytes outside any frame dropped', 400, 'permanent'),
@@ -85,6 +87,11 @@ export const errorRegistry = {
   GW_ERR_MQTT_UPSTREAM: spec('upstream MQTT broker %s: %s', 503, 'transient'),
   GW_ERR_MQTT_UPSTREAM_TIMEOUT: spec('no PUBACK for %s within %s ms', 504, 'ambiguous'),
   GW_ERR_MQTT_UPSTREAM_REFUSED: spec('upstream broker refused %s with PUBACK reason code %s', 422, 'permanent'),
+  // Kiosk visits and live vitals (device-drivers/kiosk)
+  GW_ERR_INVALID_VISIT: spec('%s', 400, 'permanent'),
+  GW_ERR_VISIT_CONFLICT: spec('kiosk %s already has open visit %s', 409, 'permanent'),
+  GW_ERR_VISIT_MISMATCH: spec('%s', 409, 'permanent'),
+  GW_ERR_BAD_LAST_EVENT_ID: spec('Last-Event-ID "%s" is not a buffer sequence number', 400, 'permanent'),
   // HTTP / admin
   GW_ERR_UNAUTHORIZED: spec('admin API needs a valid bearer token', 401, 'permanent'),
   GW_ERR_NOT_FOUND: spec('%s not found', 404, 'permanent'),

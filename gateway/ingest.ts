@@ -30,8 +30,8 @@ export interface IntakeDeps {
   normalizeContext: NormalizeContext;
   /** Called after new entries are durable so dispatch loops stop idling. */
   onStored?: () => void;
-  /** Called for each new durable Observation (live streams, audit). */
-  onObservation?: (observation: Observation) => void;
+  /** Called for each new durable Observation with its buffer sequence number (live streams, audit). */
+  onObservation?: (observation: Observation, seq: bigint) => void;
 }
 
 export class Intake {
@@ -105,7 +105,7 @@ export class Intake {
       this.#log.info({ observationId: r.observationId, seq: r.seq.toString(), result: r.kind }, 'observation durable');
       if (r.kind === 'stored') {
         storedAny = true;
-        this.#deps.onObservation?.(observation);
+        this.#deps.onObservation?.(observation, r.seq);
       }
     });
     if (storedAny) this.#deps.onStored?.();

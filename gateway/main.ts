@@ -6,6 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { MllpDestination } from '../ehr-bridge/hl7v2/mllp-destination.ts';
 import { MqttDestination } from '../ehr-bridge/mqtt/mqtt-destination.ts';
 import { startSimulatedKiosk, type SimulatedKiosk } from '../device-drivers/kiosk/simulator.ts';
+import { LiveVitals } from '../device-drivers/kiosk/live.ts';
+import { VisitStore } from '../device-drivers/kiosk/visits.ts';
 import { mqttDriver } from '../device-drivers/mqtt/driver.ts';
 import { serialDriver } from '../device-drivers/serial/driver.ts';
 import { BindingStore } from './bindings.ts';
@@ -96,12 +98,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
   const dispatchers = destinations.map(
     (destination) => new DestinationDispatcher({ destination, buffer, logger, metrics, options: config.dispatch }),
   );
+  // Kiosk visits survive a restart (buffer state store); live vitals stream each durable Observation.
+  const visits = new VisitStore(buffer.state);
+  await visits.load();
+  const live = new LiveVitals();
   const intake = new Intake({
     buffer,
     logger,
     metrics,
     normalizeContext,
     onStored: () => dispatchers.forEach((d) => d.wake()),
+    onObservation: (observation, seq) => live.publish(observation, seq),
   });
   let accepting = true;
   const driverContext: DriverContext = {
@@ -138,6 +145,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
     normalizeContext,
     ...(env.adminToken ? { adminToken: env.adminToken } : {}),
     startedAt,
+    visits,
+    live,
     accepting: () => accepting,
     driverStatus: () => Object.fromEntries(drivers.map(([id, d]) => [id, d.status?.() ?? {}])),
   });

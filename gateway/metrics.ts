@@ -26,6 +26,10 @@ export interface GatewayMetrics {
   mqttRefusals: Counter<'transport' | 'reason'>;
   /** QoS 0 readings: taken but never acknowledged to the device (MQTT has no ack at QoS 0). */
   mqttUnacknowledged: Counter<'transport'>;
+  /** Kiosk visit and live-stream requests refused (bad body, conflict, unknown visit), by error code. */
+  visitRefusals: Counter<'transport' | 'reason'>;
+  /** Live vitals streams (SSE) open right now. */
+  liveStreams: Gauge<'transport'>;
   /** Called at scrape time to read the buffer's counters (never a scan). */
   observeBuffer(stats: () => BufferStats | undefined): void;
 }
@@ -141,6 +145,18 @@ export function createMetrics(labels: { site: string }, options: { defaultMetric
     labelNames: ['transport'] as const,
     registers: [registry],
   });
+  const visitRefusals = new Counter({
+    name: 'gateway_visit_refusals_total',
+    help: 'Kiosk visit and live-stream requests refused (bad body, conflict, unknown visit), by error code',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [registry],
+  });
+  const liveStreams = new Gauge({
+    name: 'gateway_live_streams',
+    help: 'Live vitals streams (Server-Sent Events) open right now',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+  });
 
   const bufferGauge = (name: string, help: string, read: (s: BufferStats) => number): void => {
     new Gauge({
@@ -198,6 +214,8 @@ export function createMetrics(labels: { site: string }, options: { defaultMetric
     profileReloadFailures,
     mqttRefusals,
     mqttUnacknowledged,
+    visitRefusals,
+    liveStreams,
     observeBuffer(stats) {
       bufferStats = stats;
     },

@@ -30,6 +30,8 @@ export interface Ack {
   controlId: string;
   /** MSA-3 and/or the ERR segment's text, unescaped. */
   text?: string;
+  /** The ACK's own MSH-15 (table 0155): an enhanced-mode application ACK may ask for a commit ACK back. */
+  acceptAcknowledgmentType?: string;
 }
 
 /**
@@ -64,6 +66,9 @@ export function parseAck(text: string, sentControlId = 'the message'): Result<Ac
   }
   const ack: Ack = { code: code as AckCode, controlId };
   if (texts.length > 0) ack.text = texts.join('; ');
+  // MSH-1 is the field separator itself, so MSH-15 is split index 14.
+  const msh15 = (msh.split(enc.field)[14] ?? '').trim();
+  if (msh15 !== '') ack.acceptAcknowledgmentType = msh15;
   return { ok: true, value: ack };
 }
 

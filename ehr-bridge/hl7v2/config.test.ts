@@ -17,6 +17,9 @@ describe('MLLP destination config', () => {
       connectTimeoutMs: 5_000,
       maxFrameBytes: 1024 * 1024,
       hl7Version: '2.5.1',
+      ackMode: 'original',
+      acceptCommitAsDelivery: false,
+      keepAliveMs: 30_000,
     });
   });
 

@@ -9,6 +9,36 @@ export type ProcessingId = (typeof ProcessingId)[keyof typeof ProcessingId];
 
 const hd = z.string().max(227); // HD namespace id; escaped when written, so any text is safe
 
+/** How the receiver acknowledges: HL7 v2.5.1 §2.9.2 original mode, §2.9.3 enhanced mode (CA, then AA/AE/AR). */
+export const AckMode = { original: 'original', enhanced: 'enhanced' } as const;
+export type AckMode = (typeof AckMode)[keyof typeof AckMode];
+
+/** A SHA-256 certificate fingerprint, as `openssl x509 -fingerprint -sha256` prints it or as bare hex. */
+const sha256Fingerprint = z
+  .string()
+  .regex(/^(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$/, 'a SHA-256 fingerprint: 64 hex digits, optionally colon-separated')
+  .transform((f) => f.replace(/:/g, '').toUpperCase());
+
+export const mllpTlsSchema = z
+  .object({
+    /** PEM file of the CA(s) that sign the receiver's certificate; absent: Node's built-in roots. */
+    caFile: z.string().min(1).optional(),
+    /** Client certificate and key (PEM) for receivers that require one; both or neither. */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** SNI and the name checked against the certificate; defaults to `host`. */
+    servername: z.string().min(1).optional(),
+    /** Acceptable server certificates (leaf SHA-256); any other certificate is refused. */
+    pinnedSha256: z.array(sha256Fingerprint).min(1).optional(),
+    rejectUnauthorized: z.boolean().default(true),
+  })
+  .strict()
+  .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+    message: 'certFile and keyFile go together',
+    path: ['certFile'],
+  });
+export type MllpTlsConfig = z.output<typeof mllpTlsSchema>;
+
 export const mllpDestinationSchema = z
   .object({
     id: z.string().min(1),
@@ -26,6 +56,13 @@ export const mllpDestinationSchema = z
     maxFrameBytes: z.number().int().min(1024).default(1024 * 1024),
     // The ORU builder writes v2.5.1 structures (MSH-10 ST(20), ORU_R01 message structure).
     hl7Version: z.literal('2.5.1').default('2.5.1'),
+    /** MLLP over TLS; absent: plain TCP. */
+    tls: mllpTlsSchema.optional(),
+    ackMode: z.enum([AckMode.original, AckMode.enhanced]).default('original'),
+    /** Enhanced mode only: count a CA (commit accept) as delivered without waiting for the application ACK. */
+    acceptCommitAsDelivery: z.boolean().default(false),
+    /** TCP keep-alive probe delay on the connection; 0 turns keep-alive off. */
+    keepAliveMs: z.number().int().min(0).default(30_000),
   })
   .strict();
 

@@ -1,13 +1,17 @@
 // One persistent MLLP connection to a receiver: one message in flight at a time, a per-message ACK
 // timeout, reconnect on the next send after any failure. Reports outcomes as values; retries and
 // back-off belong to dispatch.
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { errorMessage, type ErrorCode } from '../../gateway/errors.ts';
 import { LinkState, type Result } from '../../gateway/types.ts';
-import { AckCode, parseAck, type Ack } from './ack.ts';
+import { AckCode, buildAck, parseAck, type Ack } from './ack.ts';
+import { AckMode } from './config.ts';
 import { DEFAULT_MAX_FRAME_BYTES, MllpDecoder, frame } from './mllp-codec.ts';
+import { isTlsErrorCode, pinMismatch, type MllpTlsSettings } from './mllp-tls.ts';
 
 export interface MllpClientOptions {
   host: string;
@@ -16,6 +20,14 @@ export interface MllpClientOptions {
   ackTimeoutMs: number;
   maxFrameBytes?: number;
   logger?: Logger;
+  /** MLLP over TLS (see mllp-tls.ts); absent: plain TCP. */
+  tls?: MllpTlsSettings;
+  /** original (default) or enhanced: in enhanced mode a CA is followed by the application ACK. */
+  ackMode?: AckMode;
+  /** Enhanced mode: a CA alone counts as delivered. */
+  acceptCommitAsDelivery?: boolean;
+  /** TCP keep-alive initial delay; 0 turns it off. Default 30 s. */
+  keepAliveMs?: number;
 }
 
 export type AckResult =
@@ -23,7 +35,9 @@ export type AckResult =
   | { kind: 'retry'; code: ErrorCode; reason: string; ack?: Ack; latencyMs?: number }
   | { kind: 'rejected'; code: 'GW_ERR_MLLP_ACK_REJECT'; reason: string; ack: Ack; latencyMs: number };
 
-type WireEvent = { type: 'frame'; frame: Result<string> } | { type: 'closed'; detail: string };
+type WireEvent = { type: 'frame'; frame: Result<string> } | { type: 'closed'; detail: string; tls: boolean };
+
+type ConnectResult = { ok: true; socket: net.Socket } | { ok: false; code: 'GW_ERR_MLLP_CONNECT' | 'GW_ERR_MLLP_TLS'; reason: string };
 
 /** How many answered control ids to remember per connection (see `answered`). */
 const ANSWERED_MEMORY = 256;
@@ -79,13 +93,15 @@ export class MllpClient {
     }
     const connected = await this.connect();
     if (!connected.ok) {
-      return { kind: 'retry', code: 'GW_ERR_MLLP_CONNECT', reason: errorMessage('GW_ERR_MLLP_CONNECT', this.address(), connected.reason) };
+      return { kind: 'retry', code: connected.code, reason: errorMessage(connected.code, this.address(), connected.reason) };
     }
     const socket = connected.socket;
     const { ackTimeoutMs } = this.options;
     const started = performance.now();
     const elapsed = (): number => Math.round((performance.now() - started) * 1000) / 1000;
 
+    const enhanced = this.options.ackMode === AckMode.enhanced;
+    let committed = false;
     return new Promise<AckResult>((resolve) => {
       const finish = (result: AckResult, dropReason?: string): void => {
         clearTimeout(timer);
@@ -95,15 +111,22 @@ export class MllpClient {
         if (dropReason !== undefined) this.drop(socket, dropReason);
         resolve(result);
       };
-      const timer = setTimeout(() => {
+      const onTimeout = (): void => {
+        const what = committed ? `${controlId} (application ACK after CA)` : controlId;
         finish(
-          { kind: 'retry', code: 'GW_ERR_MLLP_ACK_TIMEOUT', reason: errorMessage('GW_ERR_MLLP_ACK_TIMEOUT', controlId, ackTimeoutMs) },
+          { kind: 'retry', code: 'GW_ERR_MLLP_ACK_TIMEOUT', reason: errorMessage('GW_ERR_MLLP_ACK_TIMEOUT', what, ackTimeoutMs) },
           'ACK timeout',
         );
-      }, ackTimeoutMs);
+      };
+      let timer = setTimeout(onTimeout, ackTimeoutMs);
 
       this.waiter = (event) => {
         if (event.type === 'closed') {
+          if (event.tls) {
+            // e.g. TLS 1.3: the receiver refuses our client certificate only after the handshake.
+            finish({ kind: 'retry', code: 'GW_ERR_MLLP_TLS', reason: errorMessage('GW_ERR_MLLP_TLS', this.address(), event.detail) });
+            return;
+          }
           finish({ kind: 'retry', code: 'GW_ERR_MLLP_CLOSED', reason: `${errorMessage('GW_ERR_MLLP_CLOSED', controlId)} (${event.detail})` });
           return;
         }
@@ -129,6 +152,18 @@ export class MllpClient {
           );
           return;
         }
+        if (enhanced && ack.code === AckCode.CA && !this.options.acceptCommitAsDelivery) {
+          // HL7 v2.5.1 §2.9.3: CA only says the receiver committed the message to safe storage; the
+          // application ACK (AA/AE/AR) follows on the same connection, so wait for it (a fresh timeout).
+          if (!committed) {
+            committed = true;
+            clearTimeout(timer);
+            timer = setTimeout(onTimeout, ackTimeoutMs);
+            this.options.logger?.debug({ controlId }, 'MLLP commit accept (CA); waiting for the application ACK');
+          }
+          return;
+        }
+        if (enhanced && committed && isApplicationAck(ack.code)) this.commitAck(socket, event.frame.value, ack);
         this.remember(controlId);
         finish(this.outcomeOf(ack, elapsed()));
       };
@@ -155,6 +190,19 @@ export class MllpClient {
     }
   }
 
+  /**
+   * HL7 v2.5.1 §2.9.3 / table 0155: an application ACK whose MSH-15 is AL (always) or SU (on success)
+   * asks the original sender for a commit ACK of its own.
+   */
+  private commitAck(socket: net.Socket, text: string, ack: Ack): void {
+    const wanted = ack.acceptAcknowledgmentType;
+    if (wanted !== 'AL' && wanted !== 'SU') return;
+    const commitId = randomBytes(10).toString('hex');
+    // An enhanced-mode peer may commit-ACK our commit ACK in turn; remembered, that echo is skipped.
+    this.remember(commitId);
+    socket.write(frame(buildAck(text, AckCode.CA, undefined, { controlId: commitId })));
+  }
+
   private remember(controlId: string): void {
     this.answered.add(controlId);
     if (this.answered.size > ANSWERED_MEMORY) {
@@ -167,31 +215,55 @@ export class MllpClient {
     return `${this.options.host}:${this.options.port}`;
   }
 
-  private connect(): Promise<{ ok: true; socket: net.Socket } | { ok: false; reason: string }> {
+  private connect(): Promise<ConnectResult> {
     const current = this.socket;
     if (current !== undefined && !current.destroyed && this.state === LinkState.connected) {
       return Promise.resolve({ ok: true, socket: current });
     }
     this.state = LinkState.connecting;
     const { host, port, connectTimeoutMs } = this.options;
+    const secure = this.options.tls;
     return new Promise((resolve) => {
-      const socket = net.connect({ host, port });
-      const fail = (reason: string): void => {
+      // Only host, port and the PEM material go to tls.connect; Node's default SNI is the host name.
+      const socket = secure === undefined ? net.connect({ host, port }) : tls.connect({ host, port, ...secure.connect });
+      let tcpUp = false;
+      const fail = (code: 'GW_ERR_MLLP_CONNECT' | 'GW_ERR_MLLP_TLS', reason: string): void => {
         clearTimeout(timer);
         socket.destroy();
         if (!this.closed) this.state = LinkState.down;
-        this.options.logger?.warn({ address: this.address(), reason }, 'MLLP connect failed');
-        resolve({ ok: false, reason });
+        // reason: an errno or OpenSSL verification text, or a fingerprint; never key material
+        this.options.logger?.warn({ address: this.address(), code, reason }, code === 'GW_ERR_MLLP_TLS' ? 'MLLP TLS handshake refused' : 'MLLP connect failed');
+        resolve({ ok: false, code, reason });
       };
-      const timer = setTimeout(() => fail(`no connection within ${connectTimeoutMs} ms`), connectTimeoutMs);
-      const onError = (err: Error): void => fail(describeSocketError(err));
+      const timer = setTimeout(
+        () => fail(tcpUp && secure !== undefined ? 'GW_ERR_MLLP_TLS' : 'GW_ERR_MLLP_CONNECT', `no ${tcpUp ? 'TLS handshake' : 'connection'} within ${connectTimeoutMs} ms`),
+        connectTimeoutMs,
+      );
+      const onError = (err: Error): void => {
+        const tlsFailure = secure !== undefined && (tcpUp || isTlsErrorCode(errnoOf(err)));
+        fail(tlsFailure ? 'GW_ERR_MLLP_TLS' : 'GW_ERR_MLLP_CONNECT', describeSocketError(err));
+      };
       socket.once('error', onError);
       socket.once('connect', () => {
+        tcpUp = true;
+      });
+      socket.once(secure === undefined ? 'connect' : 'secureConnect', () => {
+        if (secure !== undefined) {
+          // RFC 7469-style pinning on the leaf certificate, on top of (or, with rejectUnauthorized
+          // false, instead of) chain verification.
+          const mismatch = pinMismatch((socket as tls.TLSSocket).getPeerCertificate(), secure.pins);
+          if (mismatch !== undefined) {
+            socket.off('error', onError);
+            socket.on('error', () => undefined);
+            fail('GW_ERR_MLLP_TLS', mismatch);
+            return;
+          }
+        }
         clearTimeout(timer);
         socket.off('error', onError);
         if (this.closed) {
           socket.destroy();
-          resolve({ ok: false, reason: 'the MLLP client is closed' });
+          resolve({ ok: false, code: 'GW_ERR_MLLP_CONNECT', reason: 'the MLLP client is closed' });
           return;
         }
         this.attach(socket);
@@ -202,13 +274,15 @@ export class MllpClient {
 
   private attach(socket: net.Socket): void {
     socket.setNoDelay(true);
-    socket.setKeepAlive(true, 30_000);
+    const keepAliveMs = this.options.keepAliveMs ?? 30_000;
+    socket.setKeepAlive(keepAliveMs > 0, keepAliveMs);
     this.socket = socket;
     this.state = LinkState.connected;
     this.decoder.reset();
     this.answered = new Set();
     this.options.logger?.info({ address: this.address() }, 'MLLP connected');
     let lastError = '';
+    let lastErrorIsTls = false;
     socket.on('data', (chunk: Buffer) => {
       if (this.socket !== socket) return;
       for (const result of this.decoder.push(chunk)) {
@@ -218,6 +292,7 @@ export class MllpClient {
     });
     socket.on('error', (err) => {
       lastError = describeSocketError(err);
+      lastErrorIsTls = this.options.tls !== undefined && isTlsErrorCode(errnoOf(err));
     });
     socket.on('close', () => {
       if (this.socket !== socket) return;
@@ -225,7 +300,7 @@ export class MllpClient {
       this.decoder.reset();
       if (!this.closed) this.state = LinkState.down;
       this.options.logger?.info({ address: this.address(), error: lastError || undefined }, 'MLLP connection closed');
-      this.waiter?.({ type: 'closed', detail: lastError || 'closed by the receiver' });
+      this.waiter?.({ type: 'closed', detail: lastError || 'closed by the receiver', tls: lastErrorIsTls });
     });
   }
 
@@ -239,6 +314,15 @@ export class MllpClient {
     this.options.logger?.warn({ address: this.address(), reason }, 'MLLP connection dropped');
     socket.destroy();
   }
+}
+
+function isApplicationAck(code: AckCode): boolean {
+  return code === AckCode.AA || code === AckCode.AE || code === AckCode.AR;
+}
+
+function errnoOf(err: Error): string | undefined {
+  const first = err instanceof AggregateError ? (err.errors[0] as Error | undefined) ?? err : err;
+  return (first as NodeJS.ErrnoException).code;
 }
 
 function describeSocketError(err: Error): string {

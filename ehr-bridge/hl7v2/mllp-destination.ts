@@ -1,7 +1,7 @@
 // An on-prem EHR reached over MLLP: each Observation becomes one ORU^R01, sent in batch order,
 // and each ACK becomes one SendOutcome. Dispatch owns cursors, back-off and dead letters.
 import type { Logger } from 'pino';
-import { errorMessage } from '../../gateway/errors.ts';
+import { GatewayError, errorMessage } from '../../gateway/errors.ts';
 import {
   DestinationType,
   type BufferedObservation,
@@ -9,9 +9,10 @@ import {
   type LinkState,
   type SendOutcome,
 } from '../../gateway/types.ts';
-import type { MllpDestinationConfig } from './config.ts';
+import { AckMode, type MllpDestinationConfig } from './config.ts';
 import { MllpClient, type AckResult } from './mllp-client.ts';
-import { buildOruR01, type OruR01Options } from './oru-r01.ts';
+import { loadMllpTls } from './mllp-tls.ts';
+import { AcknowledgmentType, buildOruR01, type OruR01Options } from './oru-r01.ts';
 
 export interface MllpDestinationOptions {
   /** The gateway's site id: MSH-4 when the config names no sending facility. */
@@ -35,13 +36,31 @@ export class MllpDestination implements Destination {
       receivingApplication: config.receivingApplication,
       receivingFacility: config.receivingFacility,
       processingId: config.processingId,
+      // HL7 v2.5.1 §2.9.3: enhanced mode is asked for in MSH-15/16 (table 0155: AL always).
+      ...(config.ackMode === AckMode.enhanced
+        ? { acknowledgmentTypes: { accept: AcknowledgmentType.always, application: AcknowledgmentType.always } }
+        : {}),
     };
+    let tls;
+    if (config.tls !== undefined) {
+      // Bad configuration is thrown at start-up (CONVENTIONS 5), naming the setting and file, never its content.
+      const loaded = loadMllpTls(config.tls, config.id);
+      if (!loaded.ok) {
+        this.logger?.error({ issues: loaded.issues.map((i) => i.message) }, 'MLLP TLS configuration unusable');
+        throw new GatewayError('GW_ERR_CONFIG_INVALID', [loaded.issues.map((i) => i.message).join('; ')], { issues: loaded.issues });
+      }
+      tls = loaded.value;
+    }
     this.client = new MllpClient({
       host: config.host,
       port: config.port,
       connectTimeoutMs: config.connectTimeoutMs,
       ackTimeoutMs: config.ackTimeoutMs,
       maxFrameBytes: config.maxFrameBytes,
+      ackMode: config.ackMode,
+      acceptCommitAsDelivery: config.acceptCommitAsDelivery,
+      keepAliveMs: config.keepAliveMs,
+      ...(tls === undefined ? {} : { tls }),
       ...(this.logger === undefined ? {} : { logger: this.logger }),
     });
   }

@@ -1,7 +1,12 @@
 // A small MLLP receiver for the `gw sink mllp` demo command and for tests: prints or forwards each
-// message and answers an original-mode ACK whose MSA-2 is the received MSH-10.
+// message and answers an original-mode ACK whose MSA-2 is the received MSH-10; optionally over TLS,
+// slowly (delayMs) or by hanging up instead of answering (dropEvery), to rehearse a misbehaving EHR.
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
+import { issue } from '../../gateway/errors.ts';
+import type { Issue, Result } from '../../gateway/types.ts';
 import { buildAck, controlIdOfMessage } from './ack.ts';
 import { DEFAULT_MAX_FRAME_BYTES, MllpDecoder, frame } from './mllp-codec.ts';
 
@@ -18,6 +23,12 @@ export interface MllpSinkOptions {
   onMessage?: (message: string) => void;
   maxFrameBytes?: number;
   logger?: Logger;
+  /** Serve MLLP over TLS with this certificate and key (PEM); `ca` + `requestCert` ask for a client certificate. */
+  tls?: { cert: Buffer | string; key: Buffer | string; ca?: Buffer | string; requestCert?: boolean };
+  /** Answer each message this many milliseconds late (a slow EHR). */
+  delayMs?: number;
+  /** Close the connection instead of answering every Nth message (counted across connections). */
+  dropEvery?: number;
 }
 
 export interface MllpSink {
@@ -29,7 +40,8 @@ export async function startMllpSink(options: MllpSinkOptions): Promise<MllpSink>
   const sockets = new Set<net.Socket>();
   const log = options.logger;
 
-  const server = net.createServer((socket) => {
+  let count = 0;
+  const onConnection = (socket: net.Socket): void => {
     sockets.add(socket);
     socket.setNoDelay(true);
     const decoder = new MllpDecoder({ maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES });
@@ -53,12 +65,43 @@ export async function startMllpSink(options: MllpSinkOptions): Promise<MllpSink>
           decision = { code: 'AE', text: err instanceof Error ? err.message : String(err) };
         }
         const { code, text } = typeof decision === 'string' ? { code: decision, text: undefined } : decision;
-        socket.write(frame(buildAck(message, code, text)));
+        count += 1;
+        const drop = options.dropEvery !== undefined && options.dropEvery > 0 && count % options.dropEvery === 0;
+        const answer = (): void => {
+          if (socket.destroyed) return;
+          if (drop) {
+            log?.info({ message: count }, 'MLLP sink closing the connection instead of answering (--drop-every)');
+            socket.destroy();
+            return;
+          }
+          socket.write(frame(buildAck(message, code, text)));
+        };
+        // One timer per message keeps the answers in order: every message waits the same delay.
+        if (options.delayMs !== undefined && options.delayMs > 0) setTimeout(answer, options.delayMs).unref();
+        else answer();
       }
     });
     socket.on('error', (err) => log?.debug({ err: err.message }, 'MLLP sink connection error'));
     socket.on('close', () => sockets.delete(socket));
-  });
+  };
+  const secure = options.tls;
+  const server =
+    secure === undefined
+      ? net.createServer(onConnection)
+      : tls.createServer(
+          {
+            cert: secure.cert,
+            key: secure.key,
+            ...(secure.ca === undefined ? {} : { ca: secure.ca }),
+            requestCert: secure.requestCert ?? false,
+            rejectUnauthorized: secure.requestCert ?? false,
+          },
+          onConnection,
+        );
+  if (secure !== undefined) {
+    // A failed handshake never reaches onConnection; say why (the reason, never key material).
+    server.on('tlsClientError', (err: Error) => log?.warn({ err: err.message }, 'MLLP sink TLS handshake failed'));
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -69,7 +112,7 @@ export async function startMllpSink(options: MllpSinkOptions): Promise<MllpSink>
   });
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
-  log?.info({ host: options.host ?? '127.0.0.1', port }, 'MLLP sink listening');
+  log?.info({ host: options.host ?? '127.0.0.1', port, tls: secure !== undefined }, 'MLLP sink listening');
 
   return {
     port,
@@ -79,4 +122,48 @@ export async function startMllpSink(options: MllpSinkOptions): Promise<MllpSink>
         server.close((err) => (err ? reject(err) : resolve()));
       }),
   };
+}
+
+export interface SinkFlags {
+  'tls-cert'?: string | undefined;
+  'tls-key'?: string | undefined;
+  'delay-ms'?: string | undefined;
+  'drop-every'?: string | undefined;
+}
+
+/** `gw sink mllp` flags beyond port/host/ack, as sink options; every bad flag is an issue. */
+export function sinkOptionsFromFlags(flags: SinkFlags): Result<Pick<MllpSinkOptions, 'tls' | 'delayMs' | 'dropEvery'>> {
+  const issues: Issue[] = [];
+  const value: Pick<MllpSinkOptions, 'tls' | 'delayMs' | 'dropEvery'> = {};
+  const count = (flag: 'delay-ms' | 'drop-every', min: number): number | undefined => {
+    const text = flags[flag];
+    if (text === undefined) return undefined;
+    if (!/^\d+$/.test(text) || Number(text) < min) {
+      issues.push(issue('GW_ERR_CONFIG_INVALID', flag, `--${flag} must be a whole number ≥ ${min}, got "${text}"`));
+      return undefined;
+    }
+    return Number(text);
+  };
+  const delayMs = count('delay-ms', 0);
+  if (delayMs !== undefined) value.delayMs = delayMs;
+  const dropEvery = count('drop-every', 1);
+  if (dropEvery !== undefined) value.dropEvery = dropEvery;
+  const certFile = flags['tls-cert'];
+  const keyFile = flags['tls-key'];
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    issues.push(issue('GW_ERR_CONFIG_INVALID', 'tls-cert', '--tls-cert and --tls-key go together'));
+  } else if (certFile !== undefined && keyFile !== undefined) {
+    const read = (flag: string, file: string): Buffer | undefined => {
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        issues.push(issue('GW_ERR_CONFIG_INVALID', flag, `--${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`));
+        return undefined;
+      }
+    };
+    const cert = read('tls-cert', certFile);
+    const key = read('tls-key', keyFile);
+    if (cert !== undefined && key !== undefined) value.tls = { cert, key };
+  }
+  return issues.length > 0 ? { ok: false, issues } : { ok: true, value };
 }

@@ -23,6 +23,11 @@ export interface OruR01Options {
   receivingApplication: string;
   receivingFacility: string;
   processingId: ProcessingId;
+  /**
+   * MSH-15 / MSH-16 (HL7 v2.5.1 table 0155: AL always, NE never, ER on error, SU on success).
+   * Absent: both left empty, which HL7 v2.5.1 §2.9.2 reads as original-mode acknowledgment.
+   */
+  acknowledgmentTypes?: { accept: AcknowledgmentType; application: AcknowledgmentType };
   /** MSH-7; defaults to the current time. */
   now?: Date;
 }
@@ -32,6 +37,10 @@ export interface OruR01 {
   /** MSH-10: the first 20 characters of Observation.id, so a resend carries the same control id. */
   controlId: string;
 }
+
+/** HL7 v2.5.1 table 0155 (accept/application acknowledgment conditions), MSH-15 and MSH-16. */
+export const AcknowledgmentType = { always: 'AL', never: 'NE', onError: 'ER', onSuccess: 'SU' } as const;
+export type AcknowledgmentType = (typeof AcknowledgmentType)[keyof typeof AcknowledgmentType];
 
 /** HL7 v2.5.1 table 0085 (observation result status), OBX-11. */
 export const ResultStatus = {
@@ -86,6 +95,11 @@ export function buildOruR01(observation: Observation, options: OruR01Options): R
   setField(msh, 10, [controlId]);
   setField(msh, 11, [options.processingId]); // table 0103
   setField(msh, 12, ['2.5.1']);
+  if (options.acknowledgmentTypes !== undefined) {
+    // HL7 v2.5.1 §2.9.3: a non-empty MSH-15/16 asks the receiver for enhanced-mode acknowledgment.
+    setField(msh, 15, [options.acknowledgmentTypes.accept]);
+    setField(msh, 16, [options.acknowledgmentTypes.application]);
+  }
 
   const pid = hl7.createSegment('PID');
   setField(pid, 1, ['1']);

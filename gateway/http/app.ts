@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
 import { kioskRoutes } from '../../device-drivers/kiosk/routes.ts';
+import type { LiveVitals } from '../../device-drivers/kiosk/live.ts';
+import type { VisitStore } from '../../device-drivers/kiosk/visits.ts';
 import type { ObservationBuffer } from '../buffer/types.ts';
 import type { DestinationDispatcher } from '../dispatch.ts';
 import type { DriverContext } from '../driver.ts';
@@ -34,6 +36,9 @@ export interface HttpDeps {
   accepting: () => boolean;
   /** Running drivers' RunningDriver.status(), by driver id (read at request time; drivers start after listen). */
   driverStatus?: () => Record<string, Record<string, unknown>>;
+  /** Kiosk visits and the live vitals fan-out (GET /v1/visits/:id/live). */
+  visits?: VisitStore;
+  live?: LiveVitals;
 }
 
 export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
@@ -124,7 +129,10 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     };
   });
 
-  await app.register(kioskRoutes, { ctx: deps.driverContext });
+  await app.register(kioskRoutes, {
+    ctx: deps.driverContext,
+    ...(deps.visits && deps.live ? { visits: { store: deps.visits, live: deps.live, buffer: deps.buffer } } : {}),
+  });
   await app.register(adminRoutes(deps), { prefix: '/v1' });
   return app;
 }

@@ -16,6 +16,7 @@ const titles: Partial<Record<number, string>> = {
   400: 'Invalid reading',
   401: 'Unauthorized',
   404: 'Not found',
+  409: 'Conflict',
   413: 'Request body too large',
   500: 'Internal error',
   503: 'Intake unavailable',

@@ -2,16 +2,7 @@
 // independent receiver (@medplum/hl7's Hl7Server), with its ACKs steering the cursor.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  freePort,
-  gatewayConfig,
-  heartRateReading,
-  postReading,
-  startReceiver,
-  startTestGateway,
-  tempDir,
-  waitFor,
-} from '../support/harness.ts';
+import { heartRateReading, postReading, startGatewayWithReceiver, startReceiver, startTestGateway, waitFor } from '../support/harness.ts';
 
 type Receiver = Awaited<ReturnType<typeof startReceiver>>;
 type TestGateway = Awaited<ReturnType<typeof startTestGateway>>;
@@ -24,23 +15,17 @@ function obxSummary(obx: string[][]): Array<{ loinc: string; value: string; unit
 describe('a reading from the kiosk reaches the EHR over MLLP', () => {
   let receiver: Receiver;
   let gateway: TestGateway;
-  let tmp: ReturnType<typeof tempDir>;
   // The receiver answers by heart-rate value (OBX-5), so a test decides before it posts.
   const script = new Map<string, (count: number) => 'AA' | 'AE' | 'AR'>();
   const hrValue = (text: string): string => /OBX\|[^\r]*\|8867-4[^|]*\|[^|]*\|([^|]*)\|/.exec(text)?.[1] ?? '';
 
+  let stop: () => Promise<void>;
+
   before(async () => {
-    tmp = tempDir('e2e');
-    const port = await freePort();
-    receiver = await startReceiver(port, (_controlId, count, text) => script.get(hrValue(text))?.(count) ?? 'AA');
-    gateway = await startTestGateway(gatewayConfig({ dataDir: tmp.dir, mllpPort: port }));
+    ({ gateway, receiver, stop } = await startGatewayWithReceiver('e2e', (_controlId, count, text) => script.get(hrValue(text))?.(count) ?? 'AA'));
   });
 
-  after(async () => {
-    await gateway.close();
-    await receiver.stop();
-    tmp.cleanup();
-  });
+  after(() => stop());
 
   it('arrives as ORU^R01 whose OBX carry the right LOINC codes, values and UCUM units, and the AA moves the cursor', async () => {
     const res = await postReading(gateway.url, {

@@ -1,26 +1,21 @@
 // Readings of an unbound device wait in quarantine (durably, acknowledged) and go out when a binding appears.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort, gatewayConfig, heartRateReading, postReading, startReceiver, startTestGateway, tempDir, waitFor } from '../support/harness.ts';
+import { heartRateReading, postReading, startGatewayWithReceiver, startReceiver, startTestGateway, waitFor } from '../support/harness.ts';
 
 type TestGateway = Awaited<ReturnType<typeof startTestGateway>>;
 
 describe('quarantine for unbound devices', () => {
   let gateway: TestGateway;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
-  let tmp: ReturnType<typeof tempDir>;
+
+  let stop: () => Promise<void>;
 
   before(async () => {
-    tmp = tempDir('quarantine');
-    const port = await freePort();
-    receiver = await startReceiver(port);
-    gateway = await startTestGateway(gatewayConfig({ dataDir: tmp.dir, mllpPort: port }));
+    ({ gateway, receiver, stop } = await startGatewayWithReceiver('quarantine'));
   });
-  after(async () => {
-    await gateway.close();
-    await receiver.stop();
-    tmp.cleanup();
-  });
+
+  after(() => stop());
 
   it('holds a reading from an unbound device and releases it to the EHR when the device is bound', async () => {
     const res = await postReading(gateway.url, heartRateReading(7, { deviceId: 'kiosk-9' }));

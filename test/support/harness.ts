@@ -159,3 +159,23 @@ export function writeConfigFile(dir: string, config: Record<string, unknown>): s
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }
+
+/** A gateway in this process wired to an independent MLLP receiver, in a temp dir; `stop()` tears all of it down. */
+export async function startGatewayWithReceiver(
+  prefix: string,
+  decide?: Parameters<typeof startReceiver>[1],
+): Promise<{ gateway: Awaited<ReturnType<typeof startTestGateway>>; receiver: Awaited<ReturnType<typeof startReceiver>>; stop(): Promise<void> }> {
+  const tmp = tempDir(prefix);
+  const port = await freePort();
+  const receiver = await startReceiver(port, decide);
+  const gateway = await startTestGateway(gatewayConfig({ dataDir: tmp.dir, mllpPort: port }));
+  return {
+    gateway,
+    receiver,
+    async stop() {
+      await gateway.close();
+      await receiver.stop();
+      tmp.cleanup();
+    },
+  };
+}
