@@ -2,6 +2,7 @@
 // stored sealed in the buffer's state store so they survive restarts. Binding a device releases its
 // quarantined readings into the buffer.
 import { normalize, type NormalizeContext } from './normalize.ts';
+import type { AuditSink } from './audit/types.ts';
 import type { ObservationBuffer } from './buffer/types.ts';
 import type { Intake } from './ingest.ts';
 import type { Logger } from './logger.ts';
@@ -27,8 +28,10 @@ export class BindingStore {
   readonly #fromApi = new Map<string, PatientIdentity>();
   readonly #buffer: ObservationBuffer;
   readonly #log: Logger;
+  readonly #audit: AuditSink | undefined;
 
-  constructor(args: { buffer: ObservationBuffer; logger: Logger; config: ReadonlyArray<{ device: string; patient: PatientIdentity }> }) {
+  constructor(args: { buffer: ObservationBuffer; logger: Logger; config: ReadonlyArray<{ device: string; patient: PatientIdentity }>; audit?: AuditSink }) {
+    this.#audit = args.audit;
     this.#buffer = args.buffer;
     this.#log = args.logger.child({ stage: 'bindings' });
     for (const b of args.config) this.#fromConfig.set(b.device, b.patient);
@@ -60,6 +63,7 @@ export class BindingStore {
     await this.#buffer.state.put(KEY_PREFIX + deviceId, patient);
     this.#fromApi.set(deviceId, patient);
     this.#log.info({ deviceId }, 'device bound to a patient');
+    this.#audit?.record({ kind: 'bound', actor: 'admin', subject: { deviceId }, detail: { source: 'api' } }); // no patient id: PHI
     return this.release(deviceId, intake, ctx);
   }
 
@@ -71,6 +75,13 @@ export class BindingStore {
         report.failed.push({ id: entry.id, issues: outcome.kind === 'refused' ? outcome.issues : [] });
         continue;
       }
+      // Links the quarantined reading (its reading-received record) to the Observations it becomes.
+      this.#audit?.record({
+        kind: 'bound',
+        actor: 'gateway',
+        subject: { deviceId, quarantineId: entry.id, observationIds: outcome.observations.map((o) => o.id ?? '') },
+        detail: { released: true },
+      });
       const stored = await intake.appendObservations(outcome.observations);
       if (stored.kind !== 'accepted') {
         report.failed.push({ id: entry.id, issues: [{ code: stored.kind === 'unavailable' ? stored.code : 'GW_ERR_BUFFER_IO', message: 'buffer refused the release' }] });

@@ -6,6 +6,7 @@ import { hashPassword } from '../device-drivers/mqtt/password.ts';
 import { sinkOptionsFromFlags, startMllpSink } from '../ehr-bridge/hl7v2/mllp-sink.ts';
 import { serialReadingFromInput } from '../device-drivers/serial/cli.ts';
 import { runProfilesLint } from './profiles/lint.ts';
+import { runAuditVerify } from './audit/verify.ts';
 import { loadConfig, type GatewayConfig } from './config.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger } from './logger.ts';
@@ -20,6 +21,7 @@ const USAGE = `usage: gw <command>
   gw decode serial <profile-id> '<text|hex>'
                                     the same for one serial frame decoded with a firmware profile
   gw profiles lint [path]           check firmware profiles (schema, catalog units, embedded test frames, firmware overlaps)
+  gw audit verify [dataDir]         check the audit trail's hash chain (gateway stopped; GW_BUFFER_KEY as for start)
   gw hash-password                  read a password on stdin, print its scrypt hash for mqtt.devices/admins
   gw sink mllp [--port 2575] [--host 127.0.0.1] [--ack AA|AE|AR] [--tls-cert f --tls-key f] [--delay-ms N] [--drop-every N]
                                     a local MLLP receiver that prints each message and answers an ACK`;
@@ -41,6 +43,8 @@ export async function main(argv: string[]): Promise<number> {
       return runProfilesLint(rest[1] ?? 'firmware-profiles', (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     case 'hash-password':
       return hashPasswordCommand();
+    case 'audit':
+      return auditCommand(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -163,6 +167,23 @@ function readingFromInput(
     default:
       return transport satisfies never;
   }
+}
+
+async function auditCommand(args: string[]): Promise<number> {
+  if (args[0] !== 'verify') {
+    process.stderr.write(`gw audit: unknown sub-command "${args[0] ?? ''}"; known: verify\n`);
+    return 2;
+  }
+  let dataDir = args[1];
+  if (dataDir === undefined) {
+    try {
+      dataDir = loadConfig(process.env).config.dataDir;
+    } catch (err) {
+      process.stderr.write(`gw audit verify: ${(err as Error).message}\n`);
+      return 78; // EX_CONFIG
+    }
+  }
+  return runAuditVerify(dataDir, process.env.GW_BUFFER_KEY, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
 }
 
 async function hashPasswordCommand(): Promise<number> {

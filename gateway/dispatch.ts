@@ -1,5 +1,6 @@
 // Dispatch: one loop per destination reading from its durable cursor, in order (DESIGN "Destination.send").
 // Dispatch alone owns cursors, back-off, the circuit breaker and dead-lettering; bridges own only their protocol.
+import type { AuditEvent, AuditSink } from './audit/types.ts';
 import type { Logger } from './logger.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { CursorCommit, ObservationBuffer } from './buffer/types.ts';
@@ -57,6 +58,7 @@ export class DestinationDispatcher {
   readonly #log: Logger;
   readonly #metrics: GatewayMetrics | undefined;
   readonly #opts: Required<DispatchOptions>;
+  readonly #audit: AuditSink | undefined;
   #status: DispatchStatus;
   #running = false;
   #loop: Promise<void> | undefined;
@@ -70,7 +72,9 @@ export class DestinationDispatcher {
     logger: Logger;
     metrics?: GatewayMetrics;
     options: DispatchOptions;
+    audit?: AuditSink;
   }) {
+    this.#audit = args.audit;
     this.#destination = args.destination;
     this.#buffer = args.buffer;
     this.#log = args.logger.child({ stage: 'dispatch', destination: args.destination.id });
@@ -133,8 +137,9 @@ export class DestinationDispatcher {
       this.#status.state = 'sending';
       const outcomes = await this.#send(mine);
       if (!this.#running && outcomes.every((o) => o.kind === 'retry')) break;
-      const { commit, retry } = this.#account(entries, mine, outcomes, cursor);
+      const { commit, retry, audit } = this.#account(entries, mine, outcomes, cursor);
       if (commit.cursor > cursor) cursor = await this.#commit(commit);
+      for (const event of audit) this.#audit?.record(event); // after the commit: delivered means durably past the cursor
       if (!retry) {
         probe = false;
         this.#status.consecutiveFailures = 0;
@@ -165,9 +170,11 @@ export class DestinationDispatcher {
     mine: BufferedObservation[],
     outcomes: SendOutcome[],
     cursor: bigint,
-  ): { commit: CursorCommit; retry?: Extract<SendOutcome, { kind: 'retry' }> } {
+  ): { commit: CursorCommit; retry?: Extract<SendOutcome, { kind: 'retry' }>; audit: AuditEvent[] } {
     const dest = this.#destination.id;
     const commit: CursorCommit = { destination: dest, cursor, deadLetters: [] };
+    const audit: AuditEvent[] = [];
+    const actor = `destination:${dest}`;
     const outcomeBySeq = new Map(mine.map((e, i) => [e.seq, outcomes[i]!]));
     for (const entry of entries) {
       const outcome = outcomeBySeq.get(entry.seq);
@@ -186,6 +193,17 @@ export class DestinationDispatcher {
           this.#status.lastDeliveryAt = new Date().toISOString();
           this.#status.lastReceipt = outcome.receipt.id;
           this.#log.debug({ observationId, receipt: outcome.receipt }, 'delivered');
+          audit.push({
+            kind: 'delivered',
+            actor,
+            subject: { observationIds: [observationId ?? ''], destination: dest },
+            detail: {
+              seq: entry.seq.toString(),
+              receiptId: outcome.receipt.id,
+              ...(outcome.receipt.detail === undefined ? {} : { ackCode: outcome.receipt.detail }),
+              ackedAt: new Date().toISOString(),
+            },
+          });
           break;
         case 'rejected':
           commit.cursor = entry.seq;
@@ -193,16 +211,25 @@ export class DestinationDispatcher {
           this.#metrics?.rejected.inc({ destination: dest, code: outcome.code });
           this.#log.warn({ observationId, code: outcome.code, reason: publicReason(outcome.code, outcome.reason) }, 'rejected by destination; moved to dead-letter');
           this.#log.debug({ observationId, code: outcome.code, reason: outcome.reason }, 'receiver reason for the rejection');
+          // The code only: the receiver's own text may quote patient data (see RECEIVER_TEXT_CODES).
+          audit.push({ kind: 'dead-lettered', actor, subject: { observationIds: [observationId ?? ''], destination: dest }, detail: { seq: entry.seq.toString(), code: outcome.code } });
           break;
         case 'retry':
           this.#metrics?.retries.inc({ destination: dest, code: outcome.code });
           this.#status.lastError = { code: outcome.code, reason: publicReason(outcome.code, outcome.reason), at: new Date().toISOString() };
-          return { commit, retry: outcome };
+          {
+            // First failure of a streak and every 50th after: a long outage must not flood the trail.
+            const attempt = this.#status.consecutiveFailures + 1;
+            if (attempt === 1 || attempt % 50 === 0) {
+              audit.push({ kind: 'retried', actor, subject: { observationIds: [observationId ?? ''], destination: dest }, detail: { seq: entry.seq.toString(), code: outcome.code, attempt } });
+            }
+          }
+          return { commit, retry: outcome, audit };
         default:
           outcome satisfies never;
       }
     }
-    return { commit };
+    return { commit, audit };
   }
 
   async #commit(commit: CursorCommit): Promise<bigint> {

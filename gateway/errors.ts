@@ -92,6 +92,9 @@ export const errorRegistry = {
   GW_ERR_VISIT_CONFLICT: spec('kiosk %s already has open visit %s', 409, 'permanent'),
   GW_ERR_VISIT_MISMATCH: spec('%s', 409, 'permanent'),
   GW_ERR_BAD_LAST_EVENT_ID: spec('Last-Event-ID "%s" is not a buffer sequence number', 400, 'permanent'),
+  // Audit trail (gateway/audit)
+  GW_ERR_AUDIT_CHAIN_BROKEN: spec('audit record %s is broken: %s', 500, 'permanent'),
+  GW_ERR_AUDIT_WRITE: spec('audit records could not be written: %s', 503, 'transient'),
   // HTTP / admin
   GW_ERR_UNAUTHORIZED: spec('admin API needs a valid bearer token', 401, 'permanent'),
   GW_ERR_NOT_FOUND: spec('%s not found', 404, 'permanent'),

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { normalize, type NormalizeContext } from './normalize.ts';
 import { GatewayError } from './errors.ts';
+import type { AuditSink } from './audit/types.ts';
 import type { ObservationBuffer } from './buffer/types.ts';
 import type { Logger } from './logger.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -32,6 +33,8 @@ export interface IntakeDeps {
   onStored?: () => void;
   /** Called for each new durable Observation with its buffer sequence number (live streams, audit). */
   onObservation?: (observation: Observation, seq: bigint) => void;
+  /** The audit trail; records are queued, never awaited on the intake path (gateway/audit/trail.ts). */
+  audit?: AuditSink;
 }
 
 export class Intake {
@@ -51,6 +54,7 @@ export class Intake {
     const outcome = normalize(reading, this.#deps.normalizeContext);
     switch (outcome.kind) {
       case 'refused': {
+        this.#received(reading, {}, { outcome: 'refused', codes: outcome.issues.map((i) => i.code) });
         for (const i of outcome.issues) metrics?.readingsRefused.inc({ transport, reason: i.code });
         this.#log.warn({ deviceId: reading.deviceId, transport, issues: outcome.issues }, 'reading refused');
         return { kind: 'invalid', durable: false, issues: outcome.issues };
@@ -58,6 +62,7 @@ export class Intake {
       case 'quarantine':
         return this.#quarantine(reading, outcome.reason);
       case 'observations': {
+        this.#received(reading, { observationIds: outcome.observations.map((o) => o.id ?? '') }, { outcome: 'observations' });
         for (const i of outcome.refused) metrics?.componentsRefused.inc({ transport, reason: i.code });
         if (outcome.refused.length > 0) {
           this.#log.warn({ deviceId: reading.deviceId, transport, issues: outcome.refused }, 'components refused; the rest is kept');
@@ -102,6 +107,12 @@ export class Intake {
       const observation = observations[i]!;
       metrics?.observationsStored.inc({ result: r.kind });
       accepted.push({ id: r.observationId, status: r.kind, metric: observation.code?.coding?.[0]?.code ?? 'unknown' });
+      this.#deps.audit?.record({
+        kind: r.kind === 'stored' ? 'observation-stored' : 'observation-duplicate',
+        actor: 'gateway',
+        subject: { observationIds: [r.observationId] },
+        detail: { seq: r.seq.toString() },
+      });
       this.#log.info({ observationId: r.observationId, seq: r.seq.toString(), result: r.kind }, 'observation durable');
       if (r.kind === 'stored') {
         storedAny = true;
@@ -112,6 +123,21 @@ export class Intake {
     return { kind: 'accepted', durable: true, observations: accepted, refused: [] };
   }
 
+  /** reading-received: the raw frame's SHA-256 (the frame itself may hold PHI and stays out of the trail). */
+  #received(reading: Reading, subject: { observationIds?: string[]; quarantineId?: string }, detail: Record<string, string | string[]>): void {
+    if (!this.#deps.audit) return;
+    // Drivers without a raw frame (kiosk JSON) get the hash of the Reading as submitted instead.
+    const rawSha256 = reading.raw !== undefined
+      ? createHash('sha256').update(Buffer.from(reading.raw, 'base64')).digest('hex')
+      : createHash('sha256').update(JSON.stringify(reading)).digest('hex');
+    this.#deps.audit.record({
+      kind: 'reading-received',
+      actor: `device:${reading.deviceId}`,
+      subject: { deviceId: reading.deviceId, ...subject },
+      detail: { ...detail, transport: reading.transport, rawSha256, rawSource: reading.raw !== undefined ? 'frame' : 'reading' },
+    });
+  }
+
   async #quarantine(reading: Reading, reason: string): Promise<SubmitResult> {
     const { buffer, metrics } = this.#deps;
     // Deterministic id: a device retransmitting the same reading lands on the same quarantine entry.
@@ -119,6 +145,7 @@ export class Intake {
       .update(JSON.stringify([reading.deviceId, reading.deviceTime ?? reading.receivedAt, reading.components]))
       .digest('hex')
       .slice(0, 32);
+    this.#received(reading, { quarantineId }, { outcome: 'quarantine' });
     try {
       await buffer.quarantine.add({ id: quarantineId, deviceId: reading.deviceId, reason, at: new Date().toISOString(), reading });
     } catch (err) {
@@ -127,6 +154,7 @@ export class Intake {
       return { kind: 'unavailable', durable: false, code, reason: (err as Error).message };
     }
     metrics?.readingsQuarantined.inc({ transport: reading.transport });
+    this.#deps.audit?.record({ kind: 'quarantined', actor: 'gateway', subject: { deviceId: reading.deviceId, quarantineId }, detail: { reason } });
     this.#log.warn({ deviceId: reading.deviceId, quarantineId, reason }, 'reading quarantined until a patient is bound');
     return { kind: 'quarantined', durable: true, quarantineId, reason };
   }

@@ -10,6 +10,7 @@ import { LiveVitals } from '../device-drivers/kiosk/live.ts';
 import { VisitStore } from '../device-drivers/kiosk/visits.ts';
 import { mqttDriver } from '../device-drivers/mqtt/driver.ts';
 import { serialDriver } from '../device-drivers/serial/driver.ts';
+import { AuditTrail } from './audit/trail.ts';
 import { BindingStore } from './bindings.ts';
 import { LevelDbBuffer } from './buffer/leveldb-buffer.ts';
 import { DEVELOPMENT_BUFFER_KEY, parseBufferKey } from './buffer/seal.ts';
@@ -37,6 +38,7 @@ export interface Gateway {
   metrics: GatewayMetrics;
   dispatchers: DestinationDispatcher[];
   intake: Intake;
+  audit: AuditTrail;
   /** The address the HTTP server listens on. */
   url: string;
   close(): Promise<void>;
@@ -84,8 +86,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
   await buffer.open();
   metrics.observeBuffer(() => buffer.stats());
   warmUpValidation();
+  const audit = await AuditTrail.open(buffer.state, logger, metrics);
 
-  const bindings = new BindingStore({ buffer, logger, config: config.bindings });
+  const bindings = new BindingStore({ buffer, logger, config: config.bindings, audit });
   await bindings.load();
   const normalizeContext: NormalizeContext = {
     siteId: config.site.id,
@@ -96,7 +99,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
 
   const destinations = config.destinations.map((d) => createDestination(d, config.site.id, logger));
   const dispatchers = destinations.map(
-    (destination) => new DestinationDispatcher({ destination, buffer, logger, metrics, options: config.dispatch }),
+    (destination) => new DestinationDispatcher({ destination, buffer, logger, metrics, options: config.dispatch, audit }),
   );
   // Kiosk visits survive a restart (buffer state store); live vitals stream each durable Observation.
   const visits = new VisitStore(buffer.state);
@@ -109,6 +112,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
     normalizeContext,
     onStored: () => dispatchers.forEach((d) => d.wake()),
     onObservation: (observation, seq) => live.publish(observation, seq),
+    audit,
   });
   let accepting = true;
   const driverContext: DriverContext = {
@@ -143,6 +147,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
     bindings,
     intake,
     normalizeContext,
+    audit,
     ...(env.adminToken ? { adminToken: env.adminToken } : {}),
     startedAt,
     visits,
@@ -166,6 +171,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
       await Promise.all(destinations.map((d) => d.close()));
       clearInterval(linkGauge);
       clearInterval(compaction);
+      await audit.close(); // the trail's last records go out before the buffer closes
       await buffer.close();
       logger.info('gateway stopped; buffer closed');
     })();
@@ -195,5 +201,5 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
     'gateway started',
   );
 
-  return { app, buffer, metrics, dispatchers, intake, url, close };
+  return { app, buffer, metrics, dispatchers, intake, audit, url, close };
 }

@@ -30,6 +30,10 @@ export interface GatewayMetrics {
   visitRefusals: Counter<'transport' | 'reason'>;
   /** Live vitals streams (SSE) open right now. */
   liveStreams: Gauge<'transport'>;
+  /** Audit trail records written, by kind (gateway/audit). */
+  auditRecords: Counter<'kind'>;
+  /** Audit records that could not be written (the reading itself is durable), by error code. */
+  auditFailures: Counter<'reason'>;
   /** Called at scrape time to read the buffer's counters (never a scan). */
   observeBuffer(stats: () => BufferStats | undefined): void;
 }
@@ -157,6 +161,18 @@ export function createMetrics(labels: { site: string }, options: { defaultMetric
     labelNames: ['transport'] as const,
     registers: [registry],
   });
+  const auditRecords = new Counter({
+    name: 'gateway_audit_records_total',
+    help: 'Audit trail records written, by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const auditFailures = new Counter({
+    name: 'gateway_audit_write_failures_total',
+    help: 'Audit trail records that could not be written, by error code',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
 
   const bufferGauge = (name: string, help: string, read: (s: BufferStats) => number): void => {
     new Gauge({
@@ -216,6 +232,8 @@ export function createMetrics(labels: { site: string }, options: { defaultMetric
     mqttUnacknowledged,
     visitRefusals,
     liveStreams,
+    auditRecords,
+    auditFailures,
     observeBuffer(stats) {
       bufferStats = stats;
     },

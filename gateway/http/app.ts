@@ -17,6 +17,7 @@ import type { GatewayConfig } from '../config.ts';
 import type { BindingStore } from '../bindings.ts';
 import type { Intake } from '../ingest.ts';
 import type { NormalizeContext } from '../normalize.ts';
+import type { AuditTrail } from '../audit/trail.ts';
 import { z } from 'zod';
 
 export interface HttpDeps {
@@ -30,6 +31,8 @@ export interface HttpDeps {
   bindings: BindingStore;
   intake: Intake;
   normalizeContext: NormalizeContext;
+  /** The audit trail behind GET /v1/trace/:observationId and replay records. */
+  audit?: AuditTrail;
   adminToken?: string;
   startedAt: Date;
   /** False while shutting down: readiness fails so load balancers and kiosks back off. */
@@ -192,10 +195,25 @@ function adminRoutes(deps: HttpDeps) {
       if (!deps.destinations.some((d) => d.id === id)) {
         return sendProblem(reply, problem('GW_ERR_NOT_FOUND', `destination "${id}" not found`));
       }
+      const letters = deps.audit ? await deps.buffer.deadLetters(id) : [];
       const replayed = await deps.buffer.replayDeadLetters(id);
+      if (replayed > 0) {
+        // Letters listed just before the replay; one that a concurrent replay took is recorded by both (harmless).
+        deps.audit?.record({ kind: 'replayed', actor: 'admin', subject: { observationIds: letters.map((l) => l.observationId), destination: id }, detail: { count: replayed } });
+      }
       deps.logger.info({ destination: id, replayed }, 'dead letters replayed');
       deps.dispatchers.find((d) => d.id === id)?.wake();
       return { replayed };
+    });
+
+    // Everything that happened to one reading, in order, from the audit trail (index rows, no scan).
+    app.get<{ Params: { observationId: string } }>('/trace/:observationId', async (request, reply) => {
+      const { observationId } = request.params;
+      const records = deps.audit ? await deps.audit.trace(observationId) : [];
+      if (records.length === 0) {
+        return sendProblem(reply, problem('GW_ERR_NOT_FOUND', `no audit record for observation "${observationId}"`));
+      }
+      return { observationId, events: records };
     });
   };
 }
