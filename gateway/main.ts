@@ -166,7 +166,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
       logger.info('shutting down: intake first');
       for (const [, driver] of [...drivers].reverse()) await driver.stop();
       await simulator?.stop();
-      await app.close(); // waits for in-flight requests, whose appends finish and sync first
+      await closeHttp(app); // waits for in-flight requests, whose appends finish and sync first
       await Promise.all(dispatchers.map((d) => d.stop()));
       await Promise.all(destinations.map((d) => d.close()));
       clearInterval(linkGauge);
@@ -202,4 +202,24 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
   );
 
   return { app, buffer, metrics, dispatchers, intake, audit, url, close };
+}
+
+/** How long SIGTERM waits for in-flight HTTP requests before cutting their connections. */
+const HTTP_DRAIN_MS = 5_000;
+
+/**
+ * Close the HTTP server, waiting for in-flight requests (their appends finish and sync first). Node closes
+ * idle keep-alive connections once, at close(); a connection busy at that moment turns idle later and would
+ * hold close() for the whole keep-alive timeout (72 s), past the supervisor's grace period. So idle ones are
+ * swept until the server is closed, and whatever is still open after HTTP_DRAIN_MS is cut.
+ */
+async function closeHttp(app: Awaited<ReturnType<typeof buildHttpApp>>): Promise<void> {
+  const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+  const cut = setTimeout(() => app.server.closeAllConnections(), HTTP_DRAIN_MS);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(sweep);
+    clearTimeout(cut);
+  }
 }

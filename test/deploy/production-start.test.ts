@@ -4,7 +4,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { freePort, ROOT, startReceiver, TEST_BUFFER_KEY, tempDir, waitFor } from '../support/harness.ts';
 
@@ -63,31 +62,11 @@ function reading(): Record<string, unknown> {
   };
 }
 
-/**
- * POST one reading on its own connection (`Connection: close`), as the kiosk firmware does. A kept-alive
- * connection would hold the gateway's shutdown open (see the report: Fastify keepAliveTimeout).
- */
+/** POST one reading as a kiosk does (a kept-alive connection: shutdown must not wait for it). */
 async function post(url: string, body: unknown): Promise<{ status: number; controlIds: string[] }> {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/v1/readings`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
-        let json: { observations?: Array<{ id: string }> } = {};
-        try {
-          json = JSON.parse(text) as typeof json;
-        } catch {
-          // a non-JSON answer carries no observations
-        }
-        resolve({ status: res.statusCode ?? 0, controlIds: (json.observations ?? []).map((o) => o.id.slice(0, 20)) });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
+  const res = await fetch(`${url}/v1/readings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const json = (await res.json().catch(() => ({}))) as { observations?: Array<{ id: string }> };
+  return { status: res.status, controlIds: (json.observations ?? []).map((o) => o.id.slice(0, 20)) };
 }
 
 describe('the production start on a hub (compiled, environment variables only)', () => {
