@@ -32,6 +32,8 @@ export const configSchema = z
       .object({
         id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash or underscore (1–64)'),
         name: z.string().max(128).optional(),
+        /** The RPM program or fleet this hub serves; a label on every metric, so a fleet dashboard can group hubs. */
+        program: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash or underscore (1–64)').optional(),
       })
       .strict()
       .default({ id: 'gateway' }),
@@ -144,6 +146,7 @@ const asText = (text: string): unknown => text;
 /** The documented environment contract (README "Environment variables"). */
 export const ENV_BINDINGS: readonly EnvBinding[] = [
   { name: 'GW_SITE_ID', path: ['site', 'id'], parse: asText, doc: 'site id (metrics label, meta.source)' },
+  { name: 'GW_SITE_PROGRAM', path: ['site', 'program'], parse: asText, doc: 'RPM program or fleet (metrics label)' },
   { name: 'GW_DATA_DIR', path: ['dataDir'], parse: asText, doc: 'where the LevelDB buffer lives (default ./data)' },
   { name: 'GW_HTTP_HOST', path: ['http', 'host'], parse: asText, doc: 'HTTP listen address (default 0.0.0.0)' },
   { name: 'GW_HTTP_PORT', path: ['http', 'port'], parse: asInt, doc: 'HTTP port for the kiosk and ops API (default 8080)' },

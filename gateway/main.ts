@@ -71,7 +71,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, env: G
   }
   if (!env.adminToken) logger.warn('GW_ADMIN_TOKEN is not set: the admin API (bindings, quarantine, dead letters) is closed');
 
-  const metrics = createMetrics({ site: config.site.id });
+  const metrics = createMetrics({ site: config.site.id, ...(config.site.program ? { program: config.site.program } : {}) });
   const buffer = new LevelDbBuffer(
     {
       dir: join(dataDir, 'buffer'),

@@ -38,9 +38,10 @@ export interface GatewayMetrics {
   observeBuffer(stats: () => BufferStats | undefined): void;
 }
 
-export function createMetrics(labels: { site: string }, options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
+export function createMetrics(labels: { site: string; program?: string }, options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
   const registry = new Registry();
-  registry.setDefaultLabels({ site: labels.site });
+  // Fleet labels on every series: a fleet-wide Prometheus groups hubs by site and RPM program.
+  registry.setDefaultLabels({ site: labels.site, ...(labels.program ? { program: labels.program } : {}) });
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   let bufferStats: () => BufferStats | undefined = () => undefined;
 

@@ -11,7 +11,13 @@
 //   dead   destination \0 20-digit seq   → sealed DeadLetter
 //   quar   quarantine id                 → sealed QuarantinedReading
 //   state  key                           → sealed JSON
-//   meta   version → {"version":1}; keycheck → sealed constant; head, tail → 8-byte seq; orphans → JSON
+//   meta   version → {"version":2}; keycheck → sealed constant; head, tail → 8-byte seq; orphans → JSON
+//
+// Format versions (forwards only: a gateway refuses a buffer newer than it reads, never downgrades one):
+//   1  the first release: no `age` rows (open() read the whole log).
+//   2  `age` rows beside every live log entry. Migrated from 1 at open by migrateV1(): the age rows are
+//      rebuilt from the log (unsealing each entry once), in synced chunks, and the version record is
+//      written last, so a migration cut by a power loss simply runs again.
 //
 // Every write goes through one single-writer commit queue: jobs that arrive while a batch is being
 // written accumulate and go out together in the next `batch(ops, { sync: true })` (group commit).
@@ -42,7 +48,7 @@ import type {
   QuarantinedReading,
 } from './types.ts';
 
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
 const KEYCHECK_PLAINTEXT = Buffer.from('rpm-gateway buffer key check v1');
 /** Re-measure the directory at most this often; in between, keep a running estimate. */
 const REMEASURE_INTERVAL_MS = 5_000;
@@ -334,7 +340,7 @@ export class LevelDbBuffer implements ObservationBuffer {
       await this.#compactEverything();
     } else {
       const { version } = JSON.parse(versionBytes.toString('utf8')) as { version: unknown };
-      if (version !== FORMAT_VERSION) {
+      if (version !== FORMAT_VERSION && version !== 1) {
         throw new GatewayError('GW_ERR_BUFFER_FORMAT', [this.#options.dir, `has buffer format version ${String(version)}; this gateway reads ${FORMAT_VERSION}`]);
       }
       const keycheck = await sub.meta.get('keycheck');
@@ -345,6 +351,7 @@ export class LevelDbBuffer implements ObservationBuffer {
         // The one failure an operator will meet after rotating GW_BUFFER_KEY: say so plainly.
         throw new GatewayError('GW_ERR_BUFFER_WRONG_KEY', [this.#options.dir], { cause });
       }
+      if (version === 1) await this.#migrateV1();
     }
 
     const head = await sub.meta.get('head');
@@ -395,6 +402,33 @@ export class LevelDbBuffer implements ObservationBuffer {
     this.#index = index;
     // idx rows ≥ log entries (rows outlive compaction until retention passes); a scan that overflows retries larger.
     await this.#rebuildIdFilter(Math.ceil(index.count * 1.5));
+  }
+
+  /**
+   * Format 1 → 2: write the age row of every log entry from the entry itself (appendedAt is inside the
+   * sealed record; the row also needs the sealed size). Chunks are synced as they go and the version
+   * record comes last, so an interrupted migration is repeated from the start on the next open; age
+   * rows are idempotent puts, so a repeat writes the same bytes.
+   */
+  async #migrateV1(): Promise<void> {
+    const sub = this.#subs();
+    const started = Date.now();
+    let rows = 0;
+    let ops: Array<{ type: 'put'; sublevel: typeof sub.age; key: Buffer; value: Buffer }> = [];
+    const flush = async (): Promise<void> => {
+      if (ops.length > 0) await this.db.batch(ops as never, { sync: true });
+      rows += ops.length;
+      ops = [];
+    };
+    for await (const [key, value] of sub.log.iterator()) {
+      const seq = seqOf(key);
+      const record = JSON.parse(unseal(this.#key, this.#logAad(key), value, `log/${seq}`).toString('utf8')) as LogRecord;
+      ops.push({ type: 'put', sublevel: sub.age, key, value: ageValue(record.appendedAt, value.length) });
+      if (ops.length >= COMPACTION_CHUNK) await flush();
+    }
+    await flush();
+    await this.db.batch([{ type: 'put', sublevel: sub.meta, key: 'version', value: Buffer.from(JSON.stringify({ version: FORMAT_VERSION })) }] as never, { sync: true });
+    this.#log.info({ from: 1, to: FORMAT_VERSION, ageRows: rows, ms: Date.now() - started }, 'buffer format migrated');
   }
 
   /**
