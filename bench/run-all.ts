@@ -15,6 +15,8 @@ import { frame, MllpDecoder } from '../ehr-bridge/hl7v2/mllp-codec.ts';
 import { buildOruR01 } from '../ehr-bridge/hl7v2/oru-r01.ts';
 import { controlIdOfMessage } from '../ehr-bridge/hl7v2/ack.ts';
 import { freePort, spawnGateway, waitFor, writeConfigFile } from '../test/support/harness.ts';
+import { runBleDecodeBench } from './ble-decode.ts';
+import { runFhirDrainBench } from './fhir-drain.ts';
 import { BENCH_CONTEXT, BENCH_KEY, DEPLOYED_NODE_OPTIONS, benchDir, openBenchBuffer, prefill, benchKioskBody, benchObservation, benchReading, fmt, machine, percentile, table, type BenchRow } from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -316,9 +318,15 @@ ${notes.map((n) => `- ${n}`).join('\n')}
   raw echo run in the bench process, so both share this machine's 2 cores.
 - Reproduce: \`npm run bench\` (set \`BENCH_BACKLOG\` for a smaller backlog, \`BENCH_DIR\` for the disk to use).
 `;
+  // The BLE decoders are pure and take seconds: measured in this run (bench/ble-decode.ts).
+  log('BLE GATT decoders');
+  writeFileSync(join(ROOT, 'docs/benchmarks-ble.md'), runBleDecodeBench(log));
+  // The cloud FHIR drain (bench/fhir-drain.ts, ≈6 min with its 10^6 memory run).
+  log('cloud FHIR drain');
+  await runFhirDrainBench();
   // The transports' own benchmarks (bench/mqtt.ts, bench/serial.ts) keep their latest tables beside this
   // one; docs/benchmarks.md carries them too, so one page has every figure.
-  const transports = ['benchmarks-mqtt.md', 'benchmarks-serial.md']
+  const transports = ['benchmarks-mqtt.md', 'benchmarks-serial.md', 'benchmarks-ble.md', 'benchmarks-fhir.md']
     .map((name) => {
       try {
         return `\n${readFileSync(join(ROOT, 'docs', name), 'utf8').replace(/^(#+) /gm, '#$1 ')}`;

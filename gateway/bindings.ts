@@ -1,7 +1,7 @@
 // Device → patient bindings: the config's list, plus bindings made at run time (admin API), which are
 // stored sealed in the buffer's state store so they survive restarts. Binding a device releases its
 // quarantined readings into the buffer.
-import { normalize, type NormalizeContext } from './normalize.ts';
+import { bindingKey, normalize, type NormalizeContext } from './normalize.ts';
 import type { AuditSink } from './audit/types.ts';
 import type { ObservationBuffer } from './buffer/types.ts';
 import type { Intake } from './ingest.ts';
@@ -59,17 +59,21 @@ export class BindingStore {
   }
 
   /** Bind durably, then release the device's quarantined readings through normalize into the buffer. */
-  async bind(deviceId: string, patient: PatientIdentity, intake: Intake, ctx: NormalizeContext): Promise<ReleaseReport> {
+  /** `actor`: who asked, for the audit trail (`user:<name>`, `token:<name>`, `admin`). */
+  async bind(deviceId: string, patient: PatientIdentity, intake: Intake, ctx: NormalizeContext, actor = 'admin'): Promise<ReleaseReport> {
     await this.#buffer.state.put(KEY_PREFIX + deviceId, patient);
     this.#fromApi.set(deviceId, patient);
     this.#log.info({ deviceId }, 'device bound to a patient');
-    this.#audit?.record({ kind: 'bound', actor: 'admin', subject: { deviceId }, detail: { source: 'api' } }); // no patient id: PHI
+    this.#audit?.record({ kind: 'bound', actor, subject: { deviceId }, detail: { source: 'api' } }); // no patient id: PHI
     return this.release(deviceId, intake, ctx);
   }
 
+  /** `deviceId` is a binding key: a device, or `<device>/user/<n>` (releases only that user's readings). */
   async release(deviceId: string, intake: Intake, ctx: NormalizeContext): Promise<ReleaseReport> {
     const report: ReleaseReport = { released: 0, observations: 0, failed: [] };
-    for (const entry of await this.#buffer.quarantine.list(deviceId)) {
+    const device = deviceId.replace(/\/user\/\d+$/, '');
+    for (const entry of await this.#buffer.quarantine.list(device)) {
+      if (bindingKey(entry.reading) !== deviceId) continue; // another user of the same scale, or the device's own readings
       const outcome = normalize(entry.reading, ctx);
       if (outcome.kind !== 'observations') {
         report.failed.push({ id: entry.id, issues: outcome.kind === 'refused' ? outcome.issues : [] });

@@ -46,6 +46,7 @@ describe('vitals catalog', () => {
       'body-height': ['8302-2', 188740, 'MDC_LEN_BODY_ACTUAL'],
       'respiratory-rate': ['9279-1', 151562, 'MDC_RESP_RATE'],
       glucose: ['41653-7', 160184, 'MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD'],
+      bmi: ['39156-5', 188752, 'MDC_RATIO_MASS_BODY_LEN_SQ'],
     };
     for (const id of METRICS) {
       const m = metricSpec(id);
@@ -130,6 +131,16 @@ describe('unit conversion', () => {
   test('5.5 mmol/L glucose is 99 mg/dL (molar mass 180.156 g/mol)', () => {
     assert.equal(convert('glucose', 5.5, 'mmol/L').value, 99); // 99.0858
     assert.equal(convert('glucose', 10, 'mmol/L').value, 180); // 180.156
+  });
+
+  test('BLE glucose in SI base units converts exactly: 0.00095 kg/L is 95 mg/dL, 0.0055 mol/L is 99 mg/dL', () => {
+    assert.equal(convert('glucose', 95 / 100_000, 'kg/L').value, 95); // GATT 0x2A18 flags bit 2 = 0: kg/L
+    assert.equal(convert('glucose', 55 / 10_000, 'mol/L').value, 99); // flags bit 2 = 1: mol/L (99.0858)
+  });
+
+  test('BMI is its own vital-sign Observation in kg/m2 under the R4 bmi profile', () => {
+    assert.equal(groupOf('bmi').profile, VitalSignsProfile.bmi);
+    assert.deepEqual(convert('bmi', 24.7, 'kg/m2'), { value: 24.7, unit: 'kg/m2', converted: false, originalUcum: 'kg/m2' });
   });
 
   test('a value already in the canonical unit is never rounded', () => {

@@ -16,6 +16,7 @@ export const Metric = {
   bodyHeight: 'body-height',
   respiratoryRate: 'respiratory-rate',
   glucose: 'glucose',
+  bmi: 'bmi',
 } as const;
 export type Metric = (typeof Metric)[keyof typeof Metric];
 
@@ -39,6 +40,7 @@ export const Group = {
   bodyHeight: 'body-height',
   respiratoryRate: 'respiratory-rate',
   glucose: 'glucose',
+  bmi: 'bmi',
 } as const;
 export type Group = (typeof Group)[keyof typeof Group];
 export const GROUPS: readonly Group[] = Object.values(Group);
@@ -59,6 +61,7 @@ export const VitalSignsProfile = {
   bodyweight: 'http://hl7.org/fhir/StructureDefinition/bodyweight',
   bodyheight: 'http://hl7.org/fhir/StructureDefinition/bodyheight',
   resprate: 'http://hl7.org/fhir/StructureDefinition/resprate',
+  bmi: 'http://hl7.org/fhir/StructureDefinition/bmi',
 } as const;
 export type VitalSignsProfile = (typeof VitalSignsProfile)[keyof typeof VitalSignsProfile];
 
@@ -292,11 +295,28 @@ const METRIC_SPECS: { readonly [M in Metric]: MetricSpec } = {
     accepted: {
       'mg/dL': identity('mg/dL'),
       'mmol/L': scaled('mmol/L', GLUCOSE_MG_PER_DL_PER_MMOL_PER_L),
+      // BLE Glucose Measurement 0x2A18 sends SI base units (flags bit 2): kg/L (1 kg/L = 10^6 mg / 10 dL)
+      // or mol/L (1 mol/L = 1000 mmol/L); the decoder passes them as sent and this table converts.
+      'kg/L': scaled('kg/L', 100_000),
+      'mol/L': scaled('mol/L', 1000 * GLUCOSE_MG_PER_DL_PER_MMOL_PER_L),
     },
     // Meters read roughly 10/20–600 mg/dL and show LO/HI outside; 1000 leaves room for lab-grade devices.
     range: { min: 10, max: 1000 },
     // 0.1 mmol/L is 1.8 mg/dL, so whole mg/dL loses nothing a meter resolved.
     precision: 0,
+  }),
+  bmi: spec({
+    id: 'bmi',
+    group: 'bmi',
+    loinc: [{ code: '39156-5', display: 'Body mass index (BMI) [Ratio]' }],
+    mdc: { code: 188752, refId: 'MDC_RATIO_MASS_BODY_LEN_SQ' },
+    ucum: 'kg/m2',
+    unit: 'kg/m2',
+    text: 'Body mass index',
+    // BLE Weight Measurement 0x2A9D reports BMI in kg/m² with 0.1 resolution.
+    accepted: { 'kg/m2': identity('kg/m2') },
+    range: { min: 5, max: 150 },
+    precision: 1,
   }),
 };
 
@@ -339,6 +359,7 @@ const GROUP_SPECS: { readonly [G in Group]: GroupSpec } = {
   // Blood glucose is not an R4 vital sign: there is no vital-signs profile for it, so it is a
   // `laboratory` Observation (point-of-care test) validated against the base Observation definition.
   glucose: singleGroup('glucose', undefined, 'laboratory'),
+  bmi: singleGroup('bmi', VitalSignsProfile.bmi, 'vital-signs'),
 };
 
 export function metricSpec(id: Metric): MetricSpec;

@@ -5,13 +5,16 @@ import { mqttReadingFromInput } from '../device-drivers/mqtt/cli.ts';
 import { hashPassword } from '../device-drivers/mqtt/password.ts';
 import { sinkOptionsFromFlags, startMllpSink } from '../ehr-bridge/hl7v2/mllp-sink.ts';
 import { serialReadingFromInput } from '../device-drivers/serial/cli.ts';
+import { bleReadingFromInput } from '../device-drivers/ble/gatt/cli-input.ts';
 import { runProfilesLint } from './profiles/lint.ts';
 import { runAuditVerify } from './audit/verify.ts';
-import { loadConfig, type GatewayConfig } from './config.ts';
+import { kioskCommand, USER_USAGE, userCommand, type CliIo } from './http/auth/cli.ts';
+import { loadConfig, readSecrets, type GatewayConfig } from './config.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { startGateway } from './main.ts';
 import { normalize } from './normalize.ts';
+import { decodeAdt } from '../ehr-bridge/hl7v2/adt-decode.ts';
 import type { Issue, Reading, Result } from './types.ts';
 
 const USAGE = `usage: gw <command>
@@ -20,9 +23,13 @@ const USAGE = `usage: gw <command>
   gw decode mqtt <topic> '<json>'   the same for an MQTT reading published on rpm/<deviceId>/reading
   gw decode serial <profile-id> '<text|hex>'
                                     the same for one serial frame decoded with a firmware profile
+  gw decode ble [--device <id>] [--utc-offset <min>] <characteristic-uuid> <hex>
+                                    the same for one BLE GATT value (e.g. 2a35 '1E 8A00 5800 …'), with the decoder's notes
+  gw decode adt '<hl7>'             what the ADT listener reads from one message (segments split by CR or newlines) and the ACK it answers
   gw profiles lint [path]           check firmware profiles (schema, catalog units, embedded test frames, firmware overlaps)
   gw audit verify [dataDir]         check the audit trail's hash chain (gateway stopped; GW_BUFFER_KEY as for start)
-  gw hash-password                  read a password on stdin, print its scrypt hash for mqtt.devices/admins
+  gw hash-password                  read a password on stdin, print its scrypt hash for mqtt.devices/admins or admin.users
+${USER_USAGE}
   gw sink mllp [--port 2575] [--host 127.0.0.1] [--ack AA|AE|AR] [--tls-cert f --tls-key f] [--delay-ms N] [--drop-every N]
                                     a local MLLP receiver that prints each message and answers an ACK`;
 
@@ -45,6 +52,10 @@ export async function main(argv: string[]): Promise<number> {
       return hashPasswordCommand();
     case 'audit':
       return auditCommand(rest);
+    case 'user':
+      return userCommand(rest, cliIo());
+    case 'kiosk':
+      return kioskCommand(rest, cliIo());
     case undefined:
     case 'help':
     case '--help':
@@ -65,13 +76,16 @@ async function start(): Promise<number> {
     process.stderr.write(`gw start: ${(err as Error).message}\n`);
     return 78; // EX_CONFIG
   }
+  // GW_BUFFER_KEY / GW_ADMIN_TOKEN, or their _FILE variants (Balena/Docker secrets); messages never hold the secret
+  const secrets = readSecrets(process.env);
+  if (!secrets.ok) {
+    process.stderr.write(`gw start: ${secrets.issues.map((i) => `${i.code}: ${i.message}`).join('; ')}\n`);
+    return 78; // EX_CONFIG
+  }
   const { config, source } = loaded;
   const logger = createLogger(process.env.GW_LOG_LEVEL ?? config.log.level);
   logger.info({ config: source }, 'configuration loaded');
-  const env = {
-    ...(process.env.GW_BUFFER_KEY ? { bufferKey: process.env.GW_BUFFER_KEY } : {}),
-    ...(process.env.GW_ADMIN_TOKEN ? { adminToken: process.env.GW_ADMIN_TOKEN } : {}),
-  };
+  const env = secrets.value;
   let gateway;
   try {
     gateway = await startGateway(config, logger, env);
@@ -104,8 +118,13 @@ function decodeError(code: string, message: string, issues?: unknown): number {
 
 async function decode(args: string[]): Promise<number> {
   const [transport, ...rest] = args;
-  if (transport !== 'kiosk' && transport !== 'mqtt' && transport !== 'serial') {
-    return decodeError('GW_ERR_INVALID_READING', `gw decode: unknown transport "${transport ?? ''}"; known: kiosk, mqtt, serial`);
+  if (transport === 'adt') {
+    const { exitCode, output } = decodeAdt(rest[0]);
+    printJson(output);
+    return exitCode;
+  }
+  if (transport !== 'kiosk' && transport !== 'mqtt' && transport !== 'serial' && transport !== 'ble') {
+    return decodeError('GW_ERR_INVALID_READING', `gw decode: unknown transport "${transport ?? ''}"; known: kiosk, mqtt, serial, ble`);
   }
   let config;
   try {
@@ -116,10 +135,11 @@ async function decode(args: string[]): Promise<number> {
   const parsed = readingFromInput(transport, rest, config);
   if (!parsed.ok) return decodeError(parsed.issues[0]!.code, parsed.issues[0]!.message, parsed.issues);
   if ('skipped' in parsed) {
-    printJson({ skipped: parsed.skipped, observations: [] });
+    printJson({ skipped: parsed.skipped, observations: [], ...('notes' in parsed ? { notes: parsed.notes } : {}) });
     return 0;
   }
   const reading = parsed.reading;
+  const notes = 'notes' in parsed ? { notes: parsed.notes } : {}; // BLE: status bits, context, fields no Observation carries
   const bindings = new Map(config.bindings.map((b) => [b.device, b.patient]));
   const outcome = normalize(reading, {
     siteId: config.site.id,
@@ -131,10 +151,10 @@ async function decode(args: string[]): Promise<number> {
     case 'refused':
       return decodeError(outcome.issues[0]!.code, outcome.issues[0]!.message, outcome.issues);
     case 'quarantine':
-      printJson({ reading, observations: [], quarantine: { reason: outcome.reason } });
+      printJson({ reading, observations: [], quarantine: { reason: outcome.reason }, ...notes });
       return 0;
     case 'observations':
-      printJson(outcome.refused.length > 0 ? { reading, observations: outcome.observations, refused: outcome.refused } : { reading, observations: outcome.observations });
+      printJson(outcome.refused.length > 0 ? { reading, observations: outcome.observations, refused: outcome.refused, ...notes } : { reading, observations: outcome.observations, ...notes });
       return 0;
     default:
       return outcome satisfies never;
@@ -143,15 +163,17 @@ async function decode(args: string[]): Promise<number> {
 
 /** Each transport's own input → the Reading its driver would submit. */
 function readingFromInput(
-  transport: 'kiosk' | 'mqtt' | 'serial',
+  transport: 'kiosk' | 'mqtt' | 'serial' | 'ble',
   args: string[],
   config: GatewayConfig,
-): { ok: true; reading: Reading } | { ok: true; skipped: string } | { ok: false; issues: Issue[] } {
+): { ok: true; reading: Reading; notes?: unknown[] } | { ok: true; skipped: string; notes?: unknown[] } | { ok: false; issues: Issue[] } {
   const usage = { code: 'GW_ERR_INVALID_READING', message: "gw decode kiosk '<json>' | gw decode mqtt <topic> '<json>' | gw decode serial <profile-id> '<text|hex>': the input is missing" };
   const asReading = (r: Result<Reading>): { ok: true; reading: Reading } | { ok: false; issues: Issue[] } => (r.ok ? { ok: true, reading: r.value } : r);
   switch (transport) {
     case 'serial':
       return serialReadingFromInput(args, config);
+    case 'ble':
+      return bleReadingFromInput(args);
     case 'mqtt':
       return args[0] === undefined ? { ok: false, issues: [usage] } : mqttReadingFromInput(args, config); // a device's profile, if it names one
     case 'kiosk': {
@@ -183,7 +205,25 @@ async function auditCommand(args: string[]): Promise<number> {
       return 78; // EX_CONFIG
     }
   }
-  return runAuditVerify(dataDir, process.env.GW_BUFFER_KEY, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+  const secrets = readSecrets(process.env);
+  if (!secrets.ok) {
+    process.stderr.write(`gw audit verify: ${secrets.issues.map((i) => `${i.code}: ${i.message}`).join('; ')}\n`);
+    return 78; // EX_CONFIG
+  }
+  return runAuditVerify(dataDir, secrets.value.bufferKey, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+}
+
+function cliIo(): CliIo {
+  return {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    stdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    env: process.env,
+  };
 }
 
 async function hashPasswordCommand(): Promise<number> {

@@ -1,5 +1,6 @@
-// Typed configuration: a YAML/JSON file named by GATEWAY_CONFIG (else the built-in default), then
-// environment variables over single values (how Balena fleet/device variables arrive).
+// Typed configuration: a YAML/JSON file named by GATEWAY_CONFIG, or a whole document in GATEWAY_CONFIG_YAML /
+// GATEWAY_CONFIG_JSON (else the built-in default), then environment variables over single values: the generic
+// GW_CONFIG__<path> form, then the friendly names of ENV_BINDINGS (how Balena fleet/device variables arrive).
 // validate → plan → apply (CONVENTIONS 7): every problem is collected with its path before failing.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -7,8 +8,13 @@ import { z } from 'zod';
 import { mllpDestinationSchema } from '../ehr-bridge/hl7v2/config.ts';
 import { serialConfigSchema } from '../device-drivers/serial/config.ts';
 import { mqttConfigSchema } from '../device-drivers/mqtt/config.ts';
+import { bleConfigSchema } from '../device-drivers/ble/config.ts';
 import { mqttDestinationSchema } from '../ehr-bridge/mqtt/config.ts';
-import { GatewayError } from './errors.ts';
+import { fhirDestinationSchema } from '../ehr-bridge/fhir/config.ts';
+import { mllpListenerConfigSchema } from '../ehr-bridge/hl7v2/adt-config.ts';
+import { adminConfigSchema, kioskConfigSchema, metricsTokenHashSchema } from './http/auth/config.ts';
+import { GatewayError, issue } from './errors.ts';
+import type { Issue, Result } from './types.ts';
 
 const patientSchema = z
   .object({
@@ -24,7 +30,7 @@ const bindingSchema = z
   })
   .strict();
 
-const destinationSchema = z.discriminatedUnion('type', [mllpDestinationSchema, mqttDestinationSchema]);
+const destinationSchema = z.discriminatedUnion('type', [mllpDestinationSchema, mqttDestinationSchema, fhirDestinationSchema]);
 
 export const configSchema = z
   .object({
@@ -45,9 +51,14 @@ export const configSchema = z
         /** Largest request body the kiosk API takes. */
         bodyLimitBytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
         tls: z.object({ certFile: z.string(), keyFile: z.string() }).strict().optional(),
+        /** /metrics needs a viewer (session or token) or the metrics token; /healthz + /readyz, /v1/status likewise. */
+        protectMetrics: z.boolean().default(false),
+        protectHealth: z.boolean().default(false),
+        protectStatus: z.boolean().default(false),
+        metricsTokenHash: metricsTokenHashSchema.optional(),
       })
       .strict()
-      .default({ host: '0.0.0.0', port: 8080, bodyLimitBytes: 64 * 1024 }),
+      .default({ host: '0.0.0.0', port: 8080, bodyLimitBytes: 64 * 1024, protectMetrics: false, protectHealth: false, protectStatus: false }),
     buffer: z
       .object({
         quotaBytes: z.number().int().min(1024 * 1024).default(2 * 1024 ** 3),
@@ -87,6 +98,16 @@ export const configSchema = z
     serial: serialConfigSchema.optional(),
     /** Embedded MQTT broker for Wi-Fi/LAN devices (device-drivers/mqtt); absent: no broker. */
     mqtt: mqttConfigSchema.optional(),
+    /** MLLP listener for ADT feeds (`mllp.listen`); absent: no listener, the roster stays as stored. */
+    mllp: mllpListenerConfigSchema.optional(),
+    /** The ADT-fed patient roster. required: readings for MRNs it does not know wait in quarantine (patient-unknown). */
+    roster: z.object({ required: z.boolean().default(false) }).strict().default({ required: false }),
+    /** Bluetooth LE central through BlueZ (device-drivers/ble): allow-listed devices; absent: no BLE. */
+    ble: bleConfigSchema.optional(),
+    /** Access control of the admin API (gateway/http/auth): accounts from the file, session and login timing. */
+    admin: adminConfigSchema.default({ users: [], sessions: { idleMinutes: 30, absoluteHours: 12 }, login: { maxFailures: 5, lockMinutes: 15 } }),
+    /** Kiosk intake tokens; none: intake from loopback only. */
+    kiosk: kioskConfigSchema.default({ tokens: [] }),
     simulate: z
       .object({
         enabled: z.boolean().default(false),
@@ -135,6 +156,8 @@ interface EnvBinding {
   path: Array<string | number>;
   parse: (text: string) => unknown;
   doc: string;
+  /** For `destinations` paths: the destination created when no destination has that id. */
+  create?: Record<string, unknown>;
 }
 
 const asInt = (text: string): unknown => (/^-?\d+$/.test(text.trim()) ? Number(text) : text);
@@ -142,6 +165,12 @@ const asNumber = (text: string): unknown => (text.trim() !== '' && Number.isFini
 const asBool = (text: string): unknown =>
   /^(1|true|yes|on)$/i.test(text) ? true : /^(0|false|no|off)$/i.test(text) ? false : text;
 const asText = (text: string): unknown => text;
+/** `id:sha256hex,id2:sha256hex` → kiosk.tokens (what does not fit is passed on for the schema to name). */
+const asKioskTokens = (text: string): unknown =>
+  text.split(',').map((pair) => pair.trim()).filter((pair) => pair !== '').map((pair) => {
+    const colon = pair.lastIndexOf(':');
+    return colon < 0 ? pair : { id: pair.slice(0, colon), tokenHash: pair.slice(colon + 1).toLowerCase() };
+  });
 
 /** The documented environment contract (README "Environment variables"). */
 export const ENV_BINDINGS: readonly EnvBinding[] = [
@@ -154,10 +183,31 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   { name: 'GW_BUFFER_RETENTION_HOURS', path: ['buffer', 'retentionHours'], parse: asNumber, doc: 'how long delivered entries stay (default 168)' },
   { name: 'GW_MLLP_HOST', path: ['destinations', 'ehr', 'host'], parse: asText, doc: 'host of the MLLP destination "ehr"' },
   { name: 'GW_MLLP_PORT', path: ['destinations', 'ehr', 'port'], parse: asInt, doc: 'port of the MLLP destination "ehr"' },
+  { name: 'GW_FHIR_BASE_URL', path: ['destinations', 'cloud', 'baseUrl'], parse: asText, doc: 'base URL of the FHIR destination "cloud"', create: { type: 'fhir' } },
+  { name: 'GW_FHIR_BATCH_SIZE', path: ['destinations', 'cloud', 'batchSize'], parse: asInt, doc: 'Observations per Bundle of the FHIR destination "cloud"', create: { type: 'fhir' } },
   { name: 'GW_MQTT_PORT', path: ['mqtt', 'port'], parse: asInt, doc: 'MQTT broker TCP port (default 1883); setting it turns the broker on' },
+  { name: 'GW_MLLP_LISTEN_PORT', path: ['mllp', 'listen', 'port'], parse: asInt, doc: 'port of the MLLP listener for ADT feeds; setting it turns the listener on' },
+  { name: 'GW_ROSTER_REQUIRED', path: ['roster', 'required'], parse: asBool, doc: '1: readings for an MRN the roster does not know wait in quarantine' },
+  { name: 'GW_BLE_ADAPTER', path: ['ble', 'adapter'], parse: asText, doc: 'BlueZ adapter of the BLE central (default hci0); setting it turns the central on' },
+  { name: 'GW_BLE_MAX_CONNECTIONS', path: ['ble', 'maxConnections'], parse: asInt, doc: 'BLE devices connected at once (default 4; 1 for adapters that need it)' },
   { name: 'GW_SIMULATE', path: ['simulate', 'enabled'], parse: asBool, doc: '1 runs the simulated kiosk, 0 turns it off' },
+  { name: 'GW_KIOSK_TOKENS', path: ['kiosk', 'tokens'], parse: asKioskTokens, doc: 'kiosk intake tokens as id:sha256hex,… (gw kiosk token); unset: intake from loopback only' },
+  { name: 'GW_PROTECT_METRICS', path: ['http', 'protectMetrics'], parse: asBool, doc: '1: /metrics needs a viewer or the metrics token' },
   { name: 'GW_LOG_LEVEL', path: ['log', 'level'], parse: asText, doc: 'fatal, error, warn, info (default), debug, trace' },
 ];
+
+/**
+ * The generic form for any key without a friendly name: `GW_CONFIG__destinations__ehr__tls__caFile=/data/ca.pem`.
+ * Segments are separated by `__`; a list element is addressed by its `id` (bindings: `device`, accounts: `name`)
+ * or by its index; the value is JSON when it parses as JSON, else the text itself.
+ */
+export const GENERIC_ENV_PREFIX = 'GW_CONFIG__';
+/** A whole config document in one variable (a fleet variable); exclusive with GATEWAY_CONFIG. */
+export const DOCUMENT_ENV = ['GATEWAY_CONFIG', 'GATEWAY_CONFIG_YAML', 'GATEWAY_CONFIG_JSON'] as const;
+/** Secrets outside the config: the variable itself, or `<name>_FILE` naming a file holding it (never both). */
+export const SECRET_ENV = { GW_BUFFER_KEY: 'bufferKey', GW_ADMIN_TOKEN: 'adminToken' } as const;
+export type SecretName = keyof typeof SECRET_ENV;
+export type Secrets = { -readonly [K in SecretName as (typeof SECRET_ENV)[K]]?: string };
 
 export interface LoadedConfig {
   config: GatewayConfig;
@@ -167,10 +217,21 @@ export interface LoadedConfig {
 
 /** Read, merge with the environment, validate. Throws GatewayError(GW_ERR_CONFIG_INVALID) naming every bad key. */
 export function loadConfig(env: Env = process.env): LoadedConfig {
+  const given = DOCUMENT_ENV.filter((name) => env[name] !== undefined && env[name] !== '');
+  if (given.length > 1) throw new GatewayError('GW_ERR_CONFIG_INVALID', [`set only one of ${given.join(', ')}`]);
   const file = env.GATEWAY_CONFIG;
   let raw: unknown;
   let source: string;
-  if (file) {
+  if (given[0] === 'GATEWAY_CONFIG_YAML' || given[0] === 'GATEWAY_CONFIG_JSON') {
+    const name = given[0];
+    try {
+      // A JSON document is valid YAML too, but GATEWAY_CONFIG_JSON promises JSON (RFC 8259): hold it to that.
+      raw = (name === 'GATEWAY_CONFIG_JSON' ? JSON.parse(env[name]!) : parseYaml(env[name]!)) ?? {};
+    } catch (err) {
+      throw new GatewayError('GW_ERR_CONFIG_INVALID', [`${name}: ${(err as Error).message}`], { cause: err });
+    }
+    source = name;
+  } else if (file) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -196,22 +257,172 @@ export function parseConfig(raw: unknown, env: Env = {}, source = 'config'): Gat
   }
   const merged = structuredClone(raw) as Record<string, unknown>;
   const origin = new Map<string, string>(); // config path → env var, for error messages
+  const problems: string[] = [];
+  // Precedence (README "Environment variables"): file < GW_CONFIG__… < friendly names, so a device-level
+  // GW_MLLP_HOST beats a fleet-level GW_CONFIG__destinations__ehr__host.
+  const texts = new Map<string, { path: Array<string | number>; text: string }>(); // generic values kept as typed
+  for (const name of Object.keys(env).filter((n) => n.startsWith(GENERIC_ENV_PREFIX)).sort()) {
+    const text = env[name];
+    if (text === undefined || text === '') continue;
+    const applied = applyGeneric(merged, name.slice(GENERIC_ENV_PREFIX.length), text);
+    if (!applied.ok) {
+      problems.push(`${name}: ${applied.reason}`);
+      continue;
+    }
+    origin.set(formatPath(applied.value), name);
+    // a list element the variable created is named by it too (its missing `type` is this variable's doing)
+    if (applied.created) origin.set(formatPath(applied.created), origin.get(formatPath(applied.created)) ?? name);
+    texts.set(formatPath(applied.value), { path: applied.value, text });
+  }
   for (const binding of ENV_BINDINGS) {
     const text = env[binding.name];
     if (text === undefined || text === '') continue;
     const path = applyEnv(merged, binding, text);
     origin.set(path, binding.name);
+    texts.delete(path);
   }
-  const parsed = configSchema.safeParse(merged);
+  if (problems.length > 0) throw new GatewayError('GW_ERR_CONFIG_INVALID', [`${source}: ${problems.join('; ')}`]);
+  let parsed = configSchema.safeParse(merged);
+  // `GW_CONFIG__site__id=0042` parses as the JSON number 42; where the schema wants text, take the text as typed.
+  const retyped = parsed.success ? [] : parsed.error.issues.filter((i) => i.code === 'invalid_type' && i.expected === 'string' && texts.has(formatPath(i.path)));
+  if (retyped.length > 0) {
+    for (const i of retyped) setAt(merged, texts.get(formatPath(i.path))!.path, texts.get(formatPath(i.path))!.text);
+    parsed = configSchema.safeParse(merged);
+  }
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => {
+    const issues = parsed.error.issues.map((i) => {
       const path = formatPath(i.path);
-      const via = origin.get(path);
+      if (i.code === 'unrecognized_keys') {
+        // a misspelt GW_CONFIG__http__prot → `http: unknown key "prot"`, named by its variable
+        const vias = i.keys.map((k) => origin.get(path ? `${path}.${k}` : k)).filter(Boolean);
+        if (vias.length > 0) return `${path || '(root)'} (from ${vias.join(', ')}): ${describeIssue(i)}`;
+      }
+      // an env variable setting a whole list or object (GW_KIOSK_TOKENS) is named for problems inside it too;
+      // the longest (most specific) path wins
+      const via =
+        origin.get(path) ??
+        [...origin].filter(([p]) => path.startsWith(`${p}[`) || path.startsWith(`${p}.`)).sort(([a], [b]) => b.length - a.length)[0]?.[1];
       return `${path || '(root)'}${via ? ` (from ${via})` : ''}: ${describeIssue(i)}`;
     });
-    throw new GatewayError('GW_ERR_CONFIG_INVALID', [`${source}: ${problems.join('; ')}`]);
+    throw new GatewayError('GW_ERR_CONFIG_INVALID', [`${source}: ${issues.join('; ')}`]);
   }
   return parsed.data;
+}
+
+/**
+ * Reads GW_BUFFER_KEY and GW_ADMIN_TOKEN, each from the variable or from the file its `_FILE` variant names
+ * (a Docker/Balena secret; the trailing newline an editor leaves is trimmed). Problems name the variable, never
+ * the secret. Read once at start: a changed secret takes a restart, like any variable on Balena.
+ */
+export function readSecrets(env: Env = process.env, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): Result<Secrets> {
+  const value: Secrets = {};
+  const issues: Issue[] = [];
+  for (const name of Object.keys(SECRET_ENV) as SecretName[]) {
+    const direct = env[name];
+    const file = env[`${name}_FILE`];
+    const hasDirect = direct !== undefined && direct !== '';
+    const hasFile = file !== undefined && file !== '';
+    if (hasDirect && hasFile) {
+      issues.push(issue('GW_ERR_CONFIG_SECRET', name, name, `both ${name} and ${name}_FILE are set; set only one`));
+    } else if (hasDirect) {
+      value[SECRET_ENV[name]] = direct;
+    } else if (hasFile) {
+      let text: string;
+      try {
+        text = read(file).replace(/\r?\n$/, '');
+      } catch (err) {
+        // the errno code (ENOENT, EACCES) says why without echoing anything read
+        issues.push(issue('GW_ERR_CONFIG_SECRET', `${name}_FILE`, `${name}_FILE`, `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`));
+        continue;
+      }
+      if (text.trim() === '') issues.push(issue('GW_ERR_CONFIG_SECRET', `${name}_FILE`, `${name}_FILE`, `${file} is empty`));
+      else value[SECRET_ENV[name]] = text;
+    }
+  }
+  return issues.length > 0 ? { ok: false, issues } : { ok: true, value };
+}
+
+/** What a config path holds in the schema, so a missing container is created as a list or a mapping. */
+function schemaAt(path: ReadonlyArray<string | number>): z.core.$ZodType | undefined {
+  let node: z.core.$ZodType | undefined = configSchema;
+  for (const key of path) {
+    node = unwrap(node);
+    const def = node?._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType; options?: z.core.$ZodType[] } | undefined;
+    if (def?.type === 'array') node = def.element;
+    else if (def?.type === 'object') node = def.shape?.[String(key)];
+    else if (def?.type === 'union') {
+      // destinations: the first variant that has the key (all share id/type)
+      node = def.options?.map((o) => (unwrap(o)?._zod.def as { shape?: Record<string, z.core.$ZodType> }).shape?.[String(key)]).find(Boolean);
+    } else return undefined;
+  }
+  return unwrap(node);
+}
+
+function unwrap(node: z.core.$ZodType | undefined): z.core.$ZodType | undefined {
+  let current = node;
+  for (;;) {
+    const def = current?._zod.def as { type: string; innerType?: z.core.$ZodType } | undefined;
+    if (!def || !['default', 'optional', 'nullable', 'prefault', 'readonly', 'catch'].includes(def.type) || !def.innerType) return current;
+    current = def.innerType;
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** The key that names a list element, in the order tried. */
+const ELEMENT_KEYS = ['id', 'device', 'name'] as const;
+
+/** Applies one `GW_CONFIG__a__b__c` variable; returns the config path it set (list elements resolved to indexes). */
+function applyGeneric(
+  target: Record<string, unknown>,
+  rest: string,
+  text: string,
+): { ok: true; value: Array<string | number>; created?: Array<string | number> } | { ok: false; reason: string } {
+  const segments = rest.split('__');
+  if (segments.some((s) => s === '')) return { ok: false, reason: 'an empty path segment (two "__" in a row, or one at the end)' };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = text; // not JSON: the text itself (a host, a path, a URL)
+  }
+  const path: Array<string | number> = [];
+  let created: Array<string | number> | undefined;
+  let node: unknown = target;
+  for (const [i, segment] of segments.entries()) {
+    const last = i === segments.length - 1;
+    let key: string | number = segment;
+    if (Array.isArray(node)) {
+      if (/^\d+$/.test(segment)) {
+        key = Number(segment);
+        if (key > node.length) return { ok: false, reason: `${formatPath(path)} has ${node.length} element(s); index ${key} would leave a gap` };
+      } else {
+        key = node.findIndex((e) => isRecord(e) && ELEMENT_KEYS.some((k) => e[k] === segment));
+        if (key < 0) {
+          // a new element named by the segment (bindings are named by device)
+          node.push({ [path.at(-1) === 'bindings' ? 'device' : 'id']: segment });
+          key = node.length - 1;
+          created ??= [...path, key];
+        }
+      }
+    } else if (!isRecord(node)) {
+      return { ok: false, reason: `${formatPath(path)} is a single value, not a mapping or a list` };
+    }
+    path.push(key);
+    const holder = node as Record<string | number, unknown>;
+    if (last) {
+      holder[key] = value;
+    } else {
+      if (typeof holder[key] !== 'object' || holder[key] === null) holder[key] = (schemaAt(path)?._zod.def.type === 'array' ? [] : {});
+      node = holder[key];
+    }
+  }
+  return created ? { ok: true, value: path, created } : { ok: true, value: path };
+}
+
+function setAt(target: Record<string, unknown>, path: ReadonlyArray<string | number>, value: unknown): void {
+  let node = target as Record<string | number, unknown>;
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+  node[path.at(-1)!] = value;
 }
 
 function applyEnv(target: Record<string, unknown>, binding: EnvBinding, text: string): string {
@@ -222,7 +433,7 @@ function applyEnv(target: Record<string, unknown>, binding: EnvBinding, text: st
     const list = (Array.isArray(target.destinations) ? target.destinations : []) as Array<Record<string, unknown>>;
     let index = list.findIndex((d) => d?.id === id);
     if (index < 0) {
-      list.push({ id, type: 'mllp', receivingApplication: 'EHR', receivingFacility: 'CLINIC' });
+      list.push({ id, ...(binding.create ?? { type: 'mllp', receivingApplication: 'EHR', receivingFacility: 'CLINIC' }) });
       index = list.length - 1;
     }
     list[index]![key] = value;
@@ -245,8 +456,8 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
-    return `unknown destination type; expected one of: mllp, mqtt`;
+  if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator' && issue.path[0] === 'destinations' && issue.path.length === 3) {
+    return `unknown destination type; expected one of: mllp, mqtt, fhir`;
   }
   return issue.message;
 }

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBuffer } from './buffer/memory-buffer.ts';
-import { DestinationDispatcher, type DispatchOptions } from './dispatch.ts';
+import { DeliveryRate, DestinationDispatcher, drainEtaSeconds, type DispatchOptions } from './dispatch.ts';
 import { createMemoryLogger } from './logger.ts';
 import type { BufferedObservation, Destination, LinkState, Observation, SendOutcome } from './types.ts';
 
@@ -157,6 +157,50 @@ describe('dispatch', () => {
     await Promise.all(dispatchers.map((d) => d.stop()));
     assert.deepEqual(ehr.attempts, ['obs-0000', 'obs-0000']);
     assert.deepEqual(cloud.attempts, ['obs-0000'], 'the other destination does not get it again');
+  });
+
+  it("skips what a destination's routing filter does not take: no delivery, no dead letter, its cursor moves on", async () => {
+    const even = (o: Observation) => Number(o.id!.slice(-1)) % 2 === 0;
+    const cloud = Object.assign(new ScriptedDestination('cloud'), { accepts: even });
+    const ehr = new ScriptedDestination('ehr');
+    const { buffer, dispatchers } = await setup([cloud, ehr]);
+    await buffer.append(Array.from({ length: 6 }, (_, i) => obs(i)));
+    dispatchers.forEach((d) => d.start());
+    await until('both cursors at 6', () => buffer.cursor('cloud') === 6n && buffer.cursor('ehr') === 6n);
+    await Promise.all(dispatchers.map((d) => d.stop()));
+    assert.deepEqual(cloud.attempts, ['obs-0000', 'obs-0002', 'obs-0004']);
+    assert.equal(ehr.attempts.length, 6, 'each destination filters on its own cursor');
+    assert.equal((await buffer.deadLetters('cloud')).length, 0);
+    assert.equal(dispatchers[0]!.status().skipped, 3, 'each skipped entry counted once');
+  });
+
+  it('counts a filtered entry once even when the batch around it is retried', async () => {
+    const cloud = Object.assign(
+      new ScriptedDestination('cloud', (id, attempt) => (id === 'obs-0002' && attempt === 1 ? { kind: 'retry', code: 'GW_ERR_FHIR_HTTP', reason: '503' } : { kind: 'delivered', receipt: { id } })),
+      { accepts: (o: Observation) => o.id !== 'obs-0001' },
+    );
+    const { buffer, dispatchers } = await setup([cloud]);
+    await buffer.append([obs(0), obs(1), obs(2)]);
+    dispatchers[0]!.start();
+    await until('cursor at 3', () => buffer.cursor('cloud') === 3n);
+    await dispatchers[0]!.stop();
+    assert.deepEqual(cloud.attempts, ['obs-0000', 'obs-0002', 'obs-0002']);
+    assert.equal(dispatchers[0]!.status().skipped, 1);
+  });
+
+  it('reports a delivery rate from which /v1/status derives the drain ETA', async () => {
+    let now = 0;
+    const rate = new DeliveryRate(60, () => now);
+    assert.equal(rate.perSecond(), 0);
+    assert.equal(drainEtaSeconds(100, rate.perSecond()), undefined, 'unknown while nothing is delivered');
+    rate.record(50);
+    now = 1000;
+    rate.record(50);
+    assert.equal(rate.perSecond(), 50);
+    assert.equal(drainEtaSeconds(1000, rate.perSecond()), 20);
+    assert.equal(drainEtaSeconds(0, 0), 0);
+    now = 120_000;
+    assert.equal(rate.perSecond(), 0, 'old deliveries leave the window');
   });
 });
 

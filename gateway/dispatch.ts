@@ -35,6 +35,43 @@ export interface DispatchStatus {
   lastDeliveryAt?: string;
   lastReceipt?: string;
   nextAttemptAt?: string;
+  /** Items delivered per second over the last minute (drain ETA = pending / this); 0 when none. */
+  deliveryRatePerSecond: number;
+  /** Entries passed over by this destination's routing filter since start. */
+  skipped: number;
+}
+
+/** Deliveries per second over a sliding window of one-second slots (no timer; read on demand). */
+export class DeliveryRate {
+  readonly #slots = new Map<number, number>();
+  constructor(
+    readonly windowSeconds = 60,
+    readonly now: () => number = Date.now,
+  ) {}
+  record(count: number): void {
+    const slot = Math.floor(this.now() / 1000);
+    this.#slots.set(slot, (this.#slots.get(slot) ?? 0) + count);
+    for (const key of this.#slots.keys()) if (key <= slot - this.windowSeconds) this.#slots.delete(key);
+  }
+  perSecond(): number {
+    const nowSlot = Math.floor(this.now() / 1000);
+    let total = 0;
+    let first = nowSlot;
+    for (const [slot, n] of this.#slots) {
+      if (slot <= nowSlot - this.windowSeconds) continue;
+      total += n;
+      first = Math.min(first, slot);
+    }
+    // Divide by the span actually observed (at least one second), so a fresh drain is not understated.
+    return total / Math.max(1, nowSlot - first + 1);
+  }
+}
+
+/** Seconds until `pending` items are delivered at `ratePerSecond`; undefined while nothing is being delivered. */
+export function drainEtaSeconds(pending: number, ratePerSecond: number): number | undefined {
+  if (pending === 0) return 0;
+  if (!(ratePerSecond > 0)) return undefined;
+  return Math.ceil(pending / ratePerSecond);
 }
 
 /**
@@ -46,6 +83,7 @@ const RECEIVER_TEXT_CODES: ReadonlySet<string> = new Set([
   'GW_ERR_MLLP_ACK_REJECT',
   'GW_ERR_MLLP_ACK_MALFORMED',
   'GW_ERR_MLLP_ACK_MISMATCH',
+  'GW_ERR_FHIR_ENTRY_REJECTED', // OperationOutcome diagnostics may quote the resource
 ]);
 
 export function publicReason(code: string, reason: string): string {
@@ -65,6 +103,7 @@ export class DestinationDispatcher {
   #abort = new AbortController();
   #wake: (() => void) | undefined;
   #woken = false;
+  readonly #rate: DeliveryRate;
 
   constructor(args: {
     destination: Destination;
@@ -80,7 +119,8 @@ export class DestinationDispatcher {
     this.#log = args.logger.child({ stage: 'dispatch', destination: args.destination.id });
     this.#metrics = args.metrics;
     this.#opts = { idlePollMs: 1000, random: Math.random, ...args.options };
-    this.#status = { destination: args.destination.id, state: 'idle', consecutiveFailures: 0 };
+    this.#status = { destination: args.destination.id, state: 'idle', consecutiveFailures: 0, deliveryRatePerSecond: 0, skipped: 0 };
+    this.#rate = new DeliveryRate();
   }
 
   get id(): string {
@@ -88,7 +128,7 @@ export class DestinationDispatcher {
   }
 
   status(): DispatchStatus {
-    return { ...this.#status };
+    return { ...this.#status, deliveryRatePerSecond: this.#rate.perSecond() };
   }
 
   start(): void {
@@ -121,24 +161,30 @@ export class DestinationDispatcher {
     let cursor = this.#buffer.cursor(this.#destination.id);
     let probe = false; // half-open: after the circuit's pause, send a single item first
     while (this.#running) {
-      const limit = probe ? 1 : this.#opts.batchSize;
+      const limit = probe ? 1 : (this.#destination.preferredBatchSize ?? this.#opts.batchSize);
       const entries = await this.#buffer.read(cursor, limit);
       if (entries.length === 0) {
         this.#status.state = 'idle';
         await this.#sleep(this.#opts.idlePollMs, true);
         continue;
       }
-      const mine = entries.filter((e) => e.only === undefined || e.only.includes(this.#destination.id));
+      const mine = entries.filter((e) => (e.only === undefined || e.only.includes(this.#destination.id)) && this.#routes(e));
       const lastSeq = entries.at(-1)!.seq;
       if (mine.length === 0) {
+        const from = cursor;
         cursor = await this.#commit({ destination: this.#destination.id, cursor: lastSeq, deadLetters: [] });
+        this.#countSkipped(entries, mine, from, cursor);
         continue;
       }
       this.#status.state = 'sending';
       const outcomes = await this.#send(mine);
       if (!this.#running && outcomes.every((o) => o.kind === 'retry')) break;
       const { commit, retry, audit } = this.#account(entries, mine, outcomes, cursor);
-      if (commit.cursor > cursor) cursor = await this.#commit(commit);
+      if (commit.cursor > cursor) {
+        const from = cursor;
+        cursor = await this.#commit(commit);
+        this.#countSkipped(entries, mine, from, cursor);
+      }
       for (const event of audit) this.#audit?.record(event); // after the commit: delivered means durably past the cursor
       if (!retry) {
         probe = false;
@@ -147,6 +193,24 @@ export class DestinationDispatcher {
         continue;
       }
       probe = await this.#backOff(retry);
+    }
+  }
+
+  /** The destination's routing filter; an entry it does not take is skipped (cursor moves, no delivery, no dead letter). */
+  #routes(entry: BufferedObservation): boolean {
+    if (entry.only !== undefined || this.#destination.accepts === undefined) return true; // a replay names its destination
+    return this.#destination.accepts(entry.observation);
+  }
+
+  /** Count (once) the filtered entries the cursor has just moved past. */
+  #countSkipped(entries: BufferedObservation[], mine: BufferedObservation[], from: bigint, to: bigint): void {
+    if (entries.length === mine.length) return;
+    const taken = new Set(mine.map((e) => e.seq));
+    for (const e of entries) {
+      if (taken.has(e.seq) || e.only !== undefined || e.seq <= from || e.seq > to) continue;
+      this.#status.skipped++;
+      this.#metrics?.skipped.inc({ destination: this.#destination.id, reason: 'filter' });
+      this.#log.debug({ observationId: e.observation.id }, 'skipped by the destination filter');
     }
   }
 
@@ -187,6 +251,7 @@ export class DestinationDispatcher {
         case 'delivered':
           commit.cursor = entry.seq;
           this.#metrics?.delivered.inc({ destination: dest });
+          this.#rate.record(1);
           if (outcome.receipt.latencyMs !== undefined) {
             this.#metrics?.ackLatency.observe({ destination: dest }, outcome.receipt.latencyMs / 1000);
           }

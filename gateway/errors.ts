@@ -48,6 +48,7 @@ export const errorRegistry = {
   // Configuration
   GW_ERR_CONFIG_INVALID: spec('invalid configuration: %s', 500, 'permanent'),
   GW_ERR_CONFIG_READ: spec('cannot read configuration file %s: %s', 500, 'permanent'),
+  GW_ERR_CONFIG_SECRET: spec('secret %s: %s', 500, 'permanent'),
   // HL7 v2 / MLLP
   GW_ERR_HL7_BUILD: spec('cannot build HL7 message from Observation %s: %s', 500, 'permanent'),
   GW_ERR_MLLP_CONNECT: spec('cannot connect to MLLP receiver %s: %s', 503, 'transient'),
@@ -61,6 +62,17 @@ export const errorRegistry = {
   GW_ERR_MLLP_NOT_SENT: spec('message %s was not sent: %s', 503, 'transient'),
   GW_ERR_MLLP_TLS: spec('TLS with MLLP receiver %s failed: %s', 503, 'transient'),
   GW_ERR_MLLP_TLS_CONFIG: spec('MLLP destination %s TLS setting %s: %s', 500, 'permanent'),
+  // FHIR destination (ehr-bridge/fhir)
+  GW_ERR_FHIR_NETWORK: spec('cannot reach FHIR server %s: %s', 503, 'ambiguous'),
+  GW_ERR_FHIR_TIMEOUT: spec('no answer from FHIR server %s within %s ms', 504, 'ambiguous'),
+  GW_ERR_FHIR_HTTP: spec('FHIR server %s answered HTTP %s: %s', 503, 'transient'),
+  GW_ERR_FHIR_RATE_LIMITED: spec('FHIR server %s answered HTTP %s; retry after %s ms', 429, 'transient'),
+  GW_ERR_FHIR_RESPONSE: spec('FHIR server %s sent an unusable response: %s', 502, 'ambiguous'),
+  GW_ERR_FHIR_ENTRY_REJECTED: spec('FHIR server refused %s with %s: %s', 422, 'permanent'),
+  GW_ERR_FHIR_ENTRY_ERROR: spec('FHIR server could not process %s: %s', 503, 'transient'),
+  GW_ERR_FHIR_NOT_SENT: spec('%s was not sent: %s', 503, 'transient'),
+  GW_ERR_FHIR_AUTH: spec('FHIR authorization at %s failed: %s', 401, 'transient'),
+  GW_ERR_FHIR_CONFIG: spec('FHIR destination %s setting %s: %s', 500, 'permanent'),
   // Serial transport and record decoding (device-drivers/serial)
   GW_ERR_SERIAL_FRAME_TOO_LONG: spec('frame exceeds %s bytes without its end; %s bytes dropped until the next frame', 400, 'permanent'),
   GW_ERR_SERIAL_GARBAGE: spec('%s bytes outside any frame dropped', 400, 'permanent'),
@@ -69,6 +81,22 @@ export const errorRegistry = {
   GW_ERR_SERIAL_PORT: spec('serial port %s: %s', 503, 'transient'),
   GW_ERR_RECORD_MISMATCH: spec('record does not match profile %s: %s', 400, 'permanent'),
   GW_ERR_RECORD_FIELD: spec('field "%s": %s', 400, 'permanent'),
+  // Bluetooth LE GATT decoding (device-drivers/ble/gatt)
+  GW_ERR_BLE_FRAME_SHORT: spec('%s: %s needs %s byte(s) at offset %s but the value has %s', 400, 'permanent'),
+  GW_ERR_BLE_RESERVED_VALUE: spec('%s: %s has the reserved value %s', 400, 'permanent'),
+  GW_ERR_BLE_UNKNOWN_CHARACTERISTIC: spec('characteristic %s is not a health measurement the gateway decodes; known: %s', 400, 'permanent'),
+  GW_ERR_BLE_BAD_UUID: spec('"%s" is not a Bluetooth UUID (16-bit like 2a35 / 0x2A35, or 128-bit)', 400, 'permanent'),
+  GW_ERR_BLE_NO_CONTACT: spec('%s: the sensor reports no skin contact; the heart rate is not a measurement', 400, 'permanent'),
+  GW_ERR_BLE_MEASUREMENT_UNSUCCESSFUL: spec('%s: the device marks the measurement unsuccessful (%s)', 400, 'permanent'),
+  GW_ERR_BLE_MEASUREMENT_STATUS: spec('%s refused by its status bits: %s', 400, 'permanent'),
+  GW_ERR_BLE_CONTROL_SOLUTION: spec('glucose record %s is a control-solution test, not a patient sample', 400, 'permanent'),
+  GW_ERR_BLE_RACP: spec('Record Access Control Point value %s: %s', 400, 'permanent'),
+  // Bluetooth LE central (device-drivers/ble/central): BlueZ over D-Bus
+  GW_ERR_BLE_ADAPTER: spec('Bluetooth adapter %s: %s', 503, 'transient'),
+  GW_ERR_BLE_CONNECT: spec('BLE device %s: connect failed: %s', 503, 'transient'),
+  GW_ERR_BLE_PAIR: spec('BLE device %s: pairing failed: %s', 503, 'transient'),
+  GW_ERR_BLE_GATT: spec('BLE device %s: %s failed: %s', 503, 'transient'),
+  GW_ERR_BLE_PROFILE: spec('BLE device %s: %s', 400, 'permanent'),
   // Firmware profiles (gateway/profiles)
   GW_ERR_FIRMWARE_PROFILE_UNKNOWN: spec('unknown firmware profile "%s"', 400, 'permanent'),
   GW_ERR_FIRMWARE_PROFILE_INVALID: spec('%s', 500, 'permanent'),
@@ -92,12 +120,29 @@ export const errorRegistry = {
   GW_ERR_VISIT_CONFLICT: spec('kiosk %s already has open visit %s', 409, 'permanent'),
   GW_ERR_VISIT_MISMATCH: spec('%s', 409, 'permanent'),
   GW_ERR_BAD_LAST_EVENT_ID: spec('Last-Event-ID "%s" is not a buffer sequence number', 400, 'permanent'),
+  // ADT listener and patient roster (ehr-bridge/hl7v2/adt-*, gateway/roster*)
+  GW_ERR_ADT_REJECTED: spec('ADT message rejected (HL7 table 0357 code %s): %s', 400, 'permanent'),
+  GW_ERR_ADT_NOT_APPLIED: spec('ADT message not applied (HL7 table 0357 code %s): %s', 422, 'permanent'),
+  GW_ERR_ADT_FRAME: spec('bytes outside any MLLP frame on the ADT listener: %s', 400, 'permanent'),
+  GW_ERR_ADT_LISTEN: spec('ADT MLLP listener cannot start on %s: %s', 500, 'permanent'),
+  GW_ERR_PATIENT_UNKNOWN: spec('patient %s is not in the roster', 404, 'permanent'),
+  GW_ERR_QUARANTINE_RESOLVE: spec('quarantined reading %s cannot be resolved: %s', 409, 'permanent'),
   // Audit trail (gateway/audit)
   GW_ERR_AUDIT_CHAIN_BROKEN: spec('audit record %s is broken: %s', 500, 'permanent'),
   GW_ERR_AUDIT_WRITE: spec('audit records could not be written: %s', 503, 'transient'),
   // HTTP / admin
   GW_ERR_UNAUTHORIZED: spec('admin API needs a valid bearer token', 401, 'permanent'),
   GW_ERR_NOT_FOUND: spec('%s not found', 404, 'permanent'),
+  // Access control (gateway/http/auth): accounts, sessions, roles, kiosk intake tokens
+  GW_ERR_FORBIDDEN: spec('%s needs the role %s; %s has %s', 403, 'permanent'),
+  GW_ERR_CSRF: spec('a request authenticated by the session cookie must carry its x-csrf-token header: %s', 403, 'permanent'),
+  GW_ERR_LOGIN_FAILED: spec('unknown user name or wrong password', 401, 'permanent'),
+  GW_ERR_LOGIN_THROTTLED: spec('too many failed logins from this %s; try again in %s s', 429, 'transient'),
+  GW_ERR_INVALID_USER: spec('%s', 400, 'permanent'),
+  GW_ERR_USER_EXISTS: spec('user "%s" exists already', 409, 'permanent'),
+  GW_ERR_KIOSK_UNAUTHORIZED: spec('kiosk intake %s', 401, 'permanent'),
+  GW_ERR_INVALID_REQUEST: spec('%s', 400, 'permanent'),
+  GW_ERR_USER_STORE_LOCKED: spec('the buffer at %s is in use by a running gateway (LevelDB lock); %s', 409, 'transient'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;

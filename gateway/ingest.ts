@@ -56,7 +56,9 @@ export class Intake {
       case 'refused': {
         this.#received(reading, {}, { outcome: 'refused', codes: outcome.issues.map((i) => i.code) });
         for (const i of outcome.issues) metrics?.readingsRefused.inc({ transport, reason: i.code });
-        this.#log.warn({ deviceId: reading.deviceId, transport, issues: outcome.issues }, 'reading refused');
+        // issue messages quote the value ("heart-rate value 391 /min is outside…"): code and path only above debug
+        this.#log.warn({ deviceId: reading.deviceId, transport, issues: outcome.issues.map(({ code, path }) => ({ code, path })) }, 'reading refused');
+        this.#log.debug({ deviceId: reading.deviceId, transport, issues: outcome.issues }, 'reading refused (detail)');
         return { kind: 'invalid', durable: false, issues: outcome.issues };
       }
       case 'quarantine':
@@ -65,7 +67,8 @@ export class Intake {
         this.#received(reading, { observationIds: outcome.observations.map((o) => o.id ?? '') }, { outcome: 'observations' });
         for (const i of outcome.refused) metrics?.componentsRefused.inc({ transport, reason: i.code });
         if (outcome.refused.length > 0) {
-          this.#log.warn({ deviceId: reading.deviceId, transport, issues: outcome.refused }, 'components refused; the rest is kept');
+          this.#log.warn({ deviceId: reading.deviceId, transport, issues: outcome.refused.map(({ code, path }) => ({ code, path })) }, 'components refused; the rest is kept');
+          this.#log.debug({ deviceId: reading.deviceId, transport, issues: outcome.refused }, 'components refused (detail)');
         }
         const stored = await this.#append(outcome.observations);
         if (stored.kind !== 'accepted') return stored;
@@ -132,7 +135,7 @@ export class Intake {
       : createHash('sha256').update(JSON.stringify(reading)).digest('hex');
     this.#deps.audit.record({
       kind: 'reading-received',
-      actor: `device:${reading.deviceId}`,
+      actor: reading.actor ?? `device:${reading.deviceId}`,
       subject: { deviceId: reading.deviceId, ...subject },
       detail: { ...detail, transport: reading.transport, rawSha256, rawSource: reading.raw !== undefined ? 'frame' : 'reading' },
     });

@@ -20,6 +20,16 @@ export interface GatewayMetrics {
   httpProblems: Counter<'route' | 'code'>;
   /** Device frames refused before they became a Reading (framing, checksum, record grammar). */
   framesRefused: Counter<'transport' | 'reason'>;
+  /** BLE fields decoded but carried by no Observation (body fat %, RR intervals, HbA1c …), by field: counted, not an error. */
+  bleFieldsNotCarried: Counter<'transport' | 'reason'>;
+  /** BLE central: links established, links lost (reason: device, setup-failed, shutdown), reconnect attempts. */
+  bleConnections: Counter<'transport'>;
+  bleDisconnects: Counter<'transport' | 'reason'>;
+  bleReconnectAttempts: Counter<'transport'>;
+  /** BLE values the GATT decoders refused, by error code and characteristic (16-bit UUID). */
+  bleDecodeFailures: Counter<'transport' | 'reason' | 'characteristic'>;
+  /** BLE operations that failed (connect, pair, GATT read/write/subscribe), by error code. */
+  bleErrors: Counter<'transport' | 'reason'>;
   /** Firmware profile files that failed to (re)load; the last good version stays in force. */
   profileReloadFailures: Counter<'reason'>;
   /** MQTT broker refusals (auth, ACL, payload), by error code. */
@@ -28,12 +38,30 @@ export interface GatewayMetrics {
   mqttUnacknowledged: Counter<'transport'>;
   /** Kiosk visit and live-stream requests refused (bad body, conflict, unknown visit), by error code. */
   visitRefusals: Counter<'transport' | 'reason'>;
+  /** Requests refused by access control (transport: admin, kiosk, ops), by error code (401/403 codes). */
+  accessRefused: Counter<'transport' | 'reason'>;
+  /** Failed logins (reason: GW_ERR_LOGIN_FAILED, GW_ERR_LOGIN_THROTTLED), counted per attempt. */
+  loginFailures: Counter<'transport' | 'reason'>;
   /** Live vitals streams (SSE) open right now. */
   liveStreams: Gauge<'transport'>;
   /** Audit trail records written, by kind (gateway/audit). */
   auditRecords: Counter<'kind'>;
   /** Audit records that could not be written (the reading itself is durable), by error code. */
   auditFailures: Counter<'reason'>;
+  /** Entries a destination's routing filter passed over (not delivered, not dead-lettered). */
+  skipped: Counter<'destination' | 'reason'>;
+  /** FHIR destination: token requests refused or failed, and 401s left after the one refresh, by reason. */
+  fhirAuthFailures: Counter<'destination' | 'reason'>;
+  /** ADT messages applied to the patient roster, by trigger event. */
+  adtMessages: Counter<'transport' | 'event'>;
+  /** ADT messages answered AE/AR (reason: `<ack>-<HL7 table 0357 code>`) and failed TLS handshakes. */
+  adtRefused: Counter<'transport' | 'reason'>;
+  /** Readings matched to a roster patient, or quarantined for it (reason: mrn, demographics, patient-unknown …). */
+  patientMatches: Counter<'transport' | 'reason'>;
+  /** Seconds until the backlog is delivered at the recent delivery rate (-1 while nothing is being delivered). */
+  drainEta: Gauge<'destination'>;
+  /** Called at scrape time for the drain ETA per destination (seconds; undefined while unknown). */
+  observeDrain(eta: () => Array<{ destination: string; seconds: number | undefined }>): void;
   /** Called at scrape time to read the buffer's counters (never a scan). */
   observeBuffer(stats: () => BufferStats | undefined): void;
 }
@@ -131,6 +159,42 @@ export function createMetrics(labels: { site: string; program?: string }, option
     labelNames: ['transport', 'reason'] as const,
     registers: [registry],
   });
+  const bleFieldsNotCarried = new Counter({
+    name: 'gateway_ble_fields_not_carried_total',
+    help: 'BLE measurement fields decoded but carried by no Observation (no catalog metric), by field; not an error',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [registry],
+  });
+  const bleConnections = new Counter({
+    name: 'gateway_ble_connections_total',
+    help: 'BLE links established (connected, Device Information read, subscribed)',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+  });
+  const bleDisconnects = new Counter({
+    name: 'gateway_ble_disconnects_total',
+    help: 'BLE links lost or given up, by reason (device, setup-failed, shutdown)',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [registry],
+  });
+  const bleReconnectAttempts = new Counter({
+    name: 'gateway_ble_reconnect_attempts_total',
+    help: 'BLE connection attempts after a drop or a failure (back-off retries)',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+  });
+  const bleDecodeFailures = new Counter({
+    name: 'gateway_ble_decode_failures_total',
+    help: 'BLE characteristic values the GATT decoders refused, by error code and characteristic',
+    labelNames: ['transport', 'reason', 'characteristic'] as const,
+    registers: [registry],
+  });
+  const bleErrors = new Counter({
+    name: 'gateway_ble_errors_total',
+    help: 'BLE operations that failed (connect, pair, GATT read/write/subscribe), by error code',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [registry],
+  });
   const profileReloadFailures = new Counter({
     name: 'gateway_profile_reload_failures_total',
     help: 'Firmware profile files that failed to load; the last good version stays in force',
@@ -148,6 +212,18 @@ export function createMetrics(labels: { site: string; program?: string }, option
     name: 'gateway_mqtt_unacknowledged_total',
     help: 'MQTT readings published at QoS 0: stored when valid, but the device gets no acknowledgement',
     labelNames: ['transport'] as const,
+    registers: [registry],
+  });
+  const accessRefused = new Counter({
+    name: 'gateway_access_refused_total',
+    help: 'Requests refused by access control (transport admin, kiosk, ops), by error code',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [registry],
+  });
+  const loginFailures = new Counter({
+    name: 'gateway_login_failures_total',
+    help: 'Failed or throttled logins to the admin API, by error code',
+    labelNames: ['transport', 'reason'] as const,
     registers: [registry],
   });
   const visitRefusals = new Counter({
@@ -173,6 +249,47 @@ export function createMetrics(labels: { site: string; program?: string }, option
     help: 'Audit trail records that could not be written, by error code',
     labelNames: ['reason'] as const,
     registers: [registry],
+  });
+
+  const skipped = new Counter({
+    name: 'gateway_dispatch_skipped_total',
+    help: "Entries passed over by a destination's routing filter (metric, device, patient)",
+    labelNames: ['destination', 'reason'] as const,
+    registers: [registry],
+  });
+  const fhirAuthFailures = new Counter({
+    name: 'gateway_fhir_auth_failures_total',
+    help: 'FHIR destination authorization failures (token endpoint refusals, network errors, 401 after refresh), by reason',
+    labelNames: ['destination', 'reason'] as const,
+    registers: [registry],
+  });
+  const adtMessages = new Counter({
+    name: 'gateway_adt_messages_total',
+    help: 'ADT messages applied to the patient roster, by trigger event',
+    labelNames: ['transport', 'event'] as const,
+    registers: [registry],
+  });
+  const adtRefused = new Counter({
+    name: 'gateway_adt_refused_total',
+    help: 'ADT messages answered AE or AR, by ACK code and HL7 table 0357 error code',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [registry],
+  });
+  const patientMatches = new Counter({
+    name: 'gateway_patient_matches_total',
+    help: 'Patient resolution of readings through the roster, by outcome',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [registry],
+  });
+  let drainProvider: () => Array<{ destination: string; seconds: number | undefined }> = () => [];
+  const drainEta = new Gauge({
+    name: 'gateway_destination_drain_eta_seconds',
+    help: 'Backlog / recent delivery rate: seconds until the destination is caught up (-1 while nothing is being delivered)',
+    labelNames: ['destination'] as const,
+    registers: [registry],
+    collect() {
+      for (const d of drainProvider()) this.set({ destination: d.destination }, d.seconds ?? -1);
+    },
   });
 
   const bufferGauge = (name: string, help: string, read: (s: BufferStats) => number): void => {
@@ -228,13 +345,30 @@ export function createMetrics(labels: { site: string; program?: string }, option
     breakerOpen,
     httpProblems,
     framesRefused,
+    bleFieldsNotCarried,
+    bleConnections,
+    bleDisconnects,
+    bleReconnectAttempts,
+    bleDecodeFailures,
+    bleErrors,
     profileReloadFailures,
     mqttRefusals,
     mqttUnacknowledged,
     visitRefusals,
+    accessRefused,
+    loginFailures,
     liveStreams,
     auditRecords,
     auditFailures,
+    skipped,
+    fhirAuthFailures,
+    adtMessages,
+    adtRefused,
+    patientMatches,
+    drainEta,
+    observeDrain(eta) {
+      drainProvider = eta;
+    },
     observeBuffer(stats) {
       bufferStats = stats;
     },

@@ -49,6 +49,7 @@ const TYPICAL: Record<Metric, [number, string]> = {
   'body-height': [168, 'cm'],
   'respiratory-rate': [15, '/min'],
   glucose: [112, 'mg/dL'],
+  bmi: [26.3, 'kg/m2'],
 };
 const typical = (metric: Metric): ReadingComponent => ({ metric, value: TYPICAL[metric][0], unit: TYPICAL[metric][1] });
 const BP = [typical('bp-systolic'), typical('bp-diastolic')];

@@ -29,6 +29,8 @@ import {
   metaSource,
 } from './fhir/constants.ts';
 import { validateObservation } from './fhir/validate.ts';
+import type { PatientDirectory } from './roster.ts';
+import { resolvePatient } from './roster-match.ts';
 import { observationId, type ObservationIdValue } from './observation-id.ts';
 import { isSpecialValue, type Issue, type PatientIdentity, type Reading, type SpecialValue } from './types.ts';
 
@@ -40,6 +42,18 @@ export interface NormalizeContext {
   clockSkewToleranceMs: number;
   /** Identifier system for an MRN given without one (config `patients.defaultSystem`). */
   defaultPatientSystem?: string;
+  /** The ADT-fed patient roster: MRN lookup (following merges), demographic matching, `roster.required`. */
+  patients?: PatientDirectory;
+}
+
+/**
+ * The binding a reading looks up: the device, or for a multi-user scale or cuff (BLE User ID field, e.g.
+ * Weight Measurement 0x2A9D / Blood Pressure Measurement 0x2A35) `<deviceId>/user/<n>`. A device-level binding
+ * never covers a user index: user 2's weight must not land on user 1's patient.
+ */
+export function bindingKey(reading: Pick<Reading, 'deviceId' | 'context'>): string {
+  const user = reading.context?.userIndex;
+  return user === undefined ? reading.deviceId : `${reading.deviceId}/user/${user}`;
 }
 
 export type NormalizeOutcome =
@@ -82,10 +96,14 @@ export function normalize(reading: Reading, ctx: NormalizeContext): NormalizeOut
     return { kind: 'refused', issues: [issue('GW_ERR_NO_OBSERVATION', 'components'), ...refused] };
   }
 
-  // 3. Patient: the kiosk's assertion wins, then the binding; otherwise the reading waits in quarantine.
-  const patient = reading.patient ?? ctx.bindingFor(reading.deviceId);
+  // 3. Patient: the kiosk's assertion wins, then its demographics, then the binding, through the roster
+  //    when there is one (gateway/roster-match.ts); otherwise the reading waits in quarantine.
+  const key = bindingKey(reading);
+  const resolved = resolvePatient(reading, ctx.bindingFor(key), ctx.patients);
+  if (resolved.kind === 'quarantine') return { kind: 'quarantine', reason: resolved.reason };
+  const patient = resolved.kind === 'patient' ? resolved.patient : undefined;
   if (patient === undefined) {
-    return { kind: 'quarantine', reason: `device ${reading.deviceId} is not bound to a patient` };
+    return { kind: 'quarantine', reason: key === reading.deviceId ? `device ${reading.deviceId} is not bound to a patient` : `user ${reading.context?.userIndex} of device ${reading.deviceId} is not bound to a patient (bind ${key})` };
   }
   if (typeof patient.mrn !== 'string' || patient.mrn.trim() === '') {
     const path = reading.patient ? 'patient.mrn' : 'deviceId';

@@ -49,6 +49,14 @@ export interface PatientIdentity {
   system?: string;
 }
 
+/** Who the patient is when the source knows no MRN (kiosk check-in): matched against the roster, never guessed. */
+export interface PatientDemographics {
+  name: { family: string; given: string };
+  /** YYYY-MM-DD. */
+  birthDate: string;
+  phone?: string;
+}
+
 /** What a driver hands to the gateway. Produced by device-drivers/*, consumed by gateway/normalize. */
 export interface Reading {
   deviceId: string;
@@ -62,7 +70,11 @@ export interface Reading {
   receivedAt: string;
   /** The raw frame (base64) for the audit trail; never logged above debug. */
   raw?: string;
+  /** Who submitted it, for the audit trail (`kiosk-token:<id>`); default `device:<deviceId>`. */
+  actor?: string;
   patient?: PatientIdentity;
+  /** Demographics instead of an MRN; `patient` wins when both are present (gateway/roster-match.ts). */
+  demographics?: PatientDemographics;
   context?: {
     encounterId?: string;
     /** BLE user index (multi-user scales and cuffs). */
@@ -117,6 +129,7 @@ export type SendOutcome =
 export const DestinationType = {
   mllp: 'mllp',
   mqtt: 'mqtt',
+  fhir: 'fhir',
 } as const;
 export type DestinationType = (typeof DestinationType)[keyof typeof DestinationType];
 
@@ -139,4 +152,11 @@ export interface Destination {
   send(batch: readonly BufferedObservation[], signal?: AbortSignal): Promise<SendOutcome[]>;
   linkState(): LinkState;
   close(): Promise<void>;
+  /**
+   * Routing filter (per-destination metric/device/patient filters): false = this destination does not take
+   * the Observation; dispatch moves its cursor past it as `skipped` (no delivery, no dead letter). Absent: takes all.
+   */
+  accepts?(observation: Observation): boolean;
+  /** Largest batch the destination wants per send() (e.g. bundle size × concurrency); dispatch's batchSize otherwise. */
+  readonly preferredBatchSize?: number;
 }

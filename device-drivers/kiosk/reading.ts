@@ -17,9 +17,18 @@ const componentSchema = z
 export const kioskReadingSchema = z
   .object({
     deviceId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and . _ : - (1–128)'),
+    // Either an MRN, or demographics matched against the ADT-fed roster (gateway/roster-match.ts).
     patient: z
-      .object({ mrn: z.string().min(1).max(64), system: z.string().min(1).max(256).optional() })
-      .strict()
+      .union([
+        z.object({ mrn: z.string().min(1).max(64), system: z.string().min(1).max(256).optional() }).strict(),
+        z
+          .object({
+            name: z.object({ family: z.string().trim().min(1).max(128), given: z.string().trim().min(1).max(128) }).strict(),
+            birthDate: z.iso.date(),
+            phone: z.string().min(3).max(32).optional(),
+          })
+          .strict(),
+      ], { error: 'patient must be { mrn, system? } or { name: { family, given }, birthDate: YYYY-MM-DD, phone? }' })
       .optional(),
     encounterId: z.string().min(1).max(64).optional(),
     /** When the kiosk's peripheral measured, ISO 8601 with offset. */
@@ -49,7 +58,10 @@ export function parseKioskReading(body: unknown, receivedAt: Date, transport: Re
     receivedAt: receivedAt.toISOString(),
   };
   if (input.measuredAt !== undefined) reading.deviceTime = input.measuredAt;
-  if (input.patient !== undefined) reading.patient = input.patient;
+  if (input.patient !== undefined) {
+    if ('mrn' in input.patient) reading.patient = input.patient;
+    else reading.demographics = input.patient;
+  }
   if (input.encounterId !== undefined) reading.context = { encounterId: input.encounterId };
   return { ok: true, value: reading };
 }

@@ -1,7 +1,7 @@
 // Kiosk intake over HTTP: POST /v1/readings answers 202 only after the buffer has synced the reading.
 // Visits (POST /v1/visits, …/close, GET …) give a kiosk's readings their patient and encounter, and
 // GET /v1/visits/:id/live streams the visit's Observations as Server-Sent Events.
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, onRequestAsyncHookHandler } from 'fastify';
 import type { ObservationBuffer } from '../../gateway/buffer/types.ts';
 import type { DriverContext } from '../../gateway/driver.ts';
 import { errorMessage } from '../../gateway/errors.ts';
@@ -15,19 +15,25 @@ export interface KioskRoutesOptions {
   ctx: DriverContext;
   /** Visits and live vitals; without them the kiosk API is readings only. */
   visits?: { store: VisitStore; live: LiveVitals; buffer: ObservationBuffer; heartbeatMs?: number };
+  /** Intake authentication (gateway/http/auth/kiosk.ts: per-kiosk bearer tokens, loopback while none). */
+  authorize?: onRequestAsyncHookHandler;
 }
 
-export const kioskRoutes: FastifyPluginAsync<KioskRoutesOptions> = async (app, { ctx, visits }) => {
+export const kioskRoutes: FastifyPluginAsync<KioskRoutesOptions> = async (app, { ctx, visits, authorize }) => {
   const log = ctx.logger.child({ driver: 'kiosk' });
+  if (authorize) app.addHook('onRequest', authorize);
 
   app.post('/v1/readings', async (request, reply) => {
     const parsed = parseKioskReading(request.body, new Date());
     if (!parsed.ok) {
       ctx.metrics?.readingsRefused.inc({ transport: 'kiosk', reason: 'GW_ERR_INVALID_READING' });
-      log.warn({ issues: parsed.issues }, 'kiosk reading refused: invalid shape');
+      // code and path only: a message may quote what was sent (PHI stays at debug)
+      log.warn({ issues: parsed.issues.map(({ code, path }) => ({ code, path })) }, 'kiosk reading refused: invalid shape');
+      log.debug({ issues: parsed.issues }, 'kiosk reading refused: invalid shape (detail)');
       return sendProblem(reply, problem('GW_ERR_INVALID_READING', 'the reading does not match the kiosk reading contract', parsed.issues));
     }
-    let reading = parsed.value;
+    // The kiosk token that sent it is the audit trail's actor.
+    let reading = request.kioskTokenId === undefined ? parsed.value : { ...parsed.value, actor: `kiosk-token:${request.kioskTokenId}` };
     if (visits) {
       const withVisit = visits.store.applyTo(reading);
       if (!withVisit.ok) {

@@ -12,12 +12,17 @@ import {
 import { AckMode, type MllpDestinationConfig } from './config.ts';
 import { MllpClient, type AckResult } from './mllp-client.ts';
 import { loadMllpTls } from './mllp-tls.ts';
-import { AcknowledgmentType, buildOruR01, type OruR01Options } from './oru-r01.ts';
+import { AcknowledgmentType, buildOruR01, type OruR01Options, type PidPatient } from './oru-r01.ts';
 
 export interface MllpDestinationOptions {
   /** The gateway's site id: MSH-4 when the config names no sending facility. */
   siteId: string;
   logger?: Logger;
+  /**
+   * The patient roster: PID from it when it knows the Observation's subject, following A40 merges, so a
+   * reading buffered under a merged-away MRN goes out under the surviving one (gateway/roster.ts).
+   */
+  patients?: { lookup(identity: { mrn: string; system?: string }): PidPatient | undefined };
 }
 
 export class MllpDestination implements Destination {
@@ -26,10 +31,12 @@ export class MllpDestination implements Destination {
   private readonly client: MllpClient;
   private readonly header: Omit<OruR01Options, 'now'>;
   private readonly logger: Logger | undefined;
+  private readonly patients: MllpDestinationOptions['patients'];
 
   constructor(config: MllpDestinationConfig, options: MllpDestinationOptions) {
     this.id = config.id;
     this.logger = options.logger?.child({ stage: 'ehr-bridge', destination: config.id });
+    this.patients = options.patients;
     this.header = {
       sendingApplication: config.sendingApplication,
       sendingFacility: config.sendingFacility ?? options.siteId,
@@ -105,7 +112,12 @@ export class MllpDestination implements Destination {
   }
 
   private build(item: BufferedObservation): ReturnType<typeof buildOruR01> {
-    return buildOruR01(item.observation, this.header);
+    const subject = item.observation.subject?.identifier;
+    // Looked up at send time, not at intake: a merge that happened while the reading waited still applies.
+    const patient = subject?.value === undefined || this.patients === undefined
+      ? undefined
+      : this.patients.lookup(subject.system === undefined ? { mrn: subject.value } : { mrn: subject.value, system: subject.system });
+    return buildOruR01(item.observation, patient === undefined ? this.header : { ...this.header, patient });
   }
 
   linkState(): LinkState {

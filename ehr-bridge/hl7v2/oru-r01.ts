@@ -30,6 +30,23 @@ export interface OruR01Options {
   acknowledgmentTypes?: { accept: AcknowledgmentType; application: AcknowledgmentType };
   /** MSH-7; defaults to the current time. */
   now?: Date;
+  /**
+   * The patient as the roster knows them (after A40 merges): PID-3 takes this MRN and authority instead of
+   * the Observation's subject, PID-5/7/8 the name, birth date and sex. Absent: PID-3 from the subject only.
+   */
+  patient?: PidPatient;
+}
+
+/** What PID carries from the roster (gateway/roster.ts RosterPatient fits). */
+export interface PidPatient {
+  mrn: string;
+  system: string;
+  /** CX-4 as the EHR sent it in its ADT; absent: derived from `system`. */
+  authority?: { namespace?: string; universalId?: string; universalIdType?: string };
+  name?: { family: string; given: string; middle?: string; suffix?: string };
+  /** YYYY-MM-DD. */
+  birthDate?: string;
+  sex?: string;
 }
 
 export interface OruR01 {
@@ -72,7 +89,7 @@ export function buildOruR01(observation: Observation, options: OruR01Options): R
   const effective = observation.effectiveDateTime === undefined ? undefined : toHl7Timestamp(observation.effectiveDateTime);
   if (effective === undefined) fail('effectiveDateTime', 'effectiveDateTime must be an ISO 8601 date-time with offset');
 
-  const patientId = patientIdentifier(observation, fail);
+  const patientId = options.patient === undefined ? patientIdentifier(observation, fail) : rosterIdentifier(options.patient);
   const panelCode = loincCe(observation.code, 'code', fail);
   const baseStatus = resultStatusOf(observation.status);
   if (baseStatus === undefined) fail('status', `status "${String(observation.status)}" is not sent to an EHR`);
@@ -104,6 +121,13 @@ export function buildOruR01(observation: Observation, options: OruR01Options): R
   const pid = hl7.createSegment('PID');
   setField(pid, 1, ['1']);
   setField(pid, 3, patientId);
+  if (options.patient !== undefined) {
+    const { name, birthDate, sex } = options.patient;
+    // PID-5 XPN: family ^ given ^ middle ^ suffix; every component escaped (O'Neil|Smith^Jr stays one name).
+    if (name !== undefined) setField(pid, 5, [name.family, name.given, name.middle ?? '', name.suffix ?? ''].map(escapeHl7));
+    if (birthDate !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(birthDate)) setField(pid, 7, [birthDate.replace(/-/g, '')]); // DTM, day precision
+    if (sex !== undefined && sex !== '') setField(pid, 8, [escapeHl7(sex)]); // table 0001
+  }
 
   const visit = observation.encounter?.identifier?.value;
   if (visit !== undefined && visit !== '') {
@@ -183,6 +207,15 @@ function patientIdentifier(observation: Observation, fail: Fail): string[] {
     return [];
   }
   return [escapeHl7(identifier.value), '', '', assigningAuthority(identifier.system), 'MR']; // table 0203: MR
+}
+
+/** PID-3 from the roster: the authority exactly as the EHR's ADT named it (HD, subcomponents escaped). */
+function rosterIdentifier(patient: PidPatient): string[] {
+  const a = patient.authority;
+  const authority = a === undefined
+    ? assigningAuthority(patient.system)
+    : [a.namespace ?? '', a.universalId ?? '', a.universalIdType ?? ''].map(escapeHl7).join('&').replace(/&+$/, '');
+  return [escapeHl7(patient.mrn), '', '', authority, 'MR']; // table 0203: MR
 }
 
 function assigningAuthority(system: string | undefined): string {

@@ -132,6 +132,17 @@ export class AuditTrail implements AuditSink {
     return out;
   }
 
+  /** The last `limit` records, oldest first (one get per record, no scan). */
+  async recent(limit: number): Promise<AuditRecord[]> {
+    await this.flush();
+    const out: AuditRecord[] = [];
+    for (let seq = Math.max(1, this.#seq - limit + 1); seq <= this.#seq; seq++) {
+      const record = (await this.#state.get(auditKey(seq))) as AuditRecord | undefined;
+      if (record !== undefined) out.push(record);
+    }
+    return out;
+  }
+
   /** Flush and stop taking records; call before the buffer closes. */
   async close(): Promise<void> {
     await this.flush();

@@ -12,6 +12,22 @@ export const AuditKind = {
   retried: 'retried',
   deadLettered: 'dead-lettered',
   replayed: 'replayed',
+  /** The patient roster changed through ADT (detail: event and counts only, no PHI). */
+  rosterChanged: 'roster-changed',
+  /** A person resolved a quarantined reading to a patient through the admin API. */
+  resolved: 'resolved',
+  /** Access control (gateway/http/auth): a session opened, a login refused (never the password), a session closed. */
+  login: 'login',
+  loginFailed: 'login-failed',
+  logout: 'logout',
+  /** Accounts changed through the API or `gw user` (name and role only). */
+  userAdded: 'user-added',
+  userRemoved: 'user-removed',
+  tokenIssued: 'token-issued',
+  /** An operator discarded a dead letter or a quarantined reading (detail: reason, as typed, no PHI expected). */
+  discarded: 'discarded',
+  /** The configuration in force changed (detail: its SHA-256 and source). */
+  config: 'config',
 } as const;
 export type AuditKind = (typeof AuditKind)[keyof typeof AuditKind];
 
@@ -20,6 +36,8 @@ export interface AuditSubject {
   deviceId?: string;
   destination?: string;
   quarantineId?: string;
+  /** Admin API account name (access-control events). */
+  user?: string;
 }
 
 /** Free-form but PHI-free: codes, hashes, counts, sequence numbers, receipt ids, ACK codes. */
@@ -28,7 +46,7 @@ export type AuditDetail = Record<string, string | number | boolean | string[]>;
 /** What a caller hands the trail; seq, time and the chain are added by the trail. */
 export interface AuditEvent {
   kind: AuditKind;
-  /** Who caused it: `device:<id>`, `gateway`, `destination:<id>`, `admin`. */
+  /** Who caused it: `device:<id>`, `kiosk-token:<id>`, `gateway`, `destination:<id>`, `admin` (GW_ADMIN_TOKEN), `user:<name>`, `token:<name>`, `cli`. */
   actor: string;
   subject: AuditSubject;
   detail?: AuditDetail;

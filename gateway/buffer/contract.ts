@@ -288,6 +288,22 @@ export function runBufferContract(name: string, factory: ContractFactory): void 
         assert.equal(await buffer.replayDeadLetters('fhir', [2n]), 0, 'a letter is replayed once');
       });
 
+      it('discarding chosen dead letters removes them from the dead-letter store and keeps the log entry', async () => {
+        await buffer.append([makeObservation(1), makeObservation(2), makeObservation(3)]);
+        await buffer.commit({
+          destination: 'ehr',
+          cursor: 3n,
+          deadLetters: [1n, 2n].map((seq) => ({ seq, observation: makeObservation(Number(seq)), code: 'GW_ERR_MLLP_ACK_REJECT', reason: 'AR' })),
+        });
+        const [d1, d2] = await Promise.all([buffer.discardDeadLetters('ehr', [1n, 99n]), buffer.discardDeadLetters('ehr', [1n])]);
+        assert.equal(d1 + d2, 1, 'a letter is discarded once');
+        assert.deepEqual((await buffer.deadLetters('ehr')).map((l) => l.seq), [2n]);
+        assert.equal(buffer.stats().destinations.find((d) => d.destination === 'ehr')?.deadLetters, 1);
+        assert.equal(await buffer.lookup('obs-00000001'), 1n, 'the Observation stays in the log until retention');
+        assert.equal(await buffer.replayDeadLetters('ehr', [1n]), 0, 'a discarded letter cannot be replayed');
+        assert.equal(await buffer.discardDeadLetters('ehr', []), 0);
+      });
+
       it('two operators replaying at the same time replay each letter once', async () => {
         await buffer.append([makeObservation(1), makeObservation(2)]);
         await buffer.commit({

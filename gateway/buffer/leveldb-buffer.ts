@@ -716,6 +716,34 @@ export class LevelDbBuffer implements ObservationBuffer {
     });
   }
 
+  async discardDeadLetters(destination: string, seqs: readonly bigint[]): Promise<number> {
+    this.#assertWritable();
+    this.#assertDestination(destination);
+    const { dead } = this.#subs();
+    const keys = [...new Set(seqs)].map((s) => deadKey(destination, s));
+    if (keys.length === 0) return 0;
+    let stillDead: boolean[] = [];
+    return this.#enqueue<number>({
+      entries: keys.length,
+      // A replay or discard racing this one may have taken some letters already: look inside the writer.
+      prepare: async () => {
+        stillDead = (await dead.getMany(keys)).map((v) => v !== undefined);
+      },
+      build: (ctx) => {
+        let discarded = 0;
+        keys.forEach((key, i) => {
+          if (!stillDead[i] || ctx.deadRemoved.has(key)) return;
+          ctx.ops.push({ type: 'del', sublevel: dead, key });
+          ctx.deadRemoved.add(key);
+          ctx.bytes += key.length + OP_OVERHEAD_BYTES;
+          discarded++;
+        });
+        ctx.after.push(() => this.#deadCounts.set(destination, (this.#deadCounts.get(destination) ?? 0) - discarded));
+        return discarded;
+      },
+    });
+  }
+
   // ---------------------------------------------------------------- quarantine and state
 
   readonly quarantine = {

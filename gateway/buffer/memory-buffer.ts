@@ -202,6 +202,23 @@ export class MemoryBuffer implements ObservationBuffer {
     return chosen.length;
   }
 
+  async discardDeadLetters(destination: string, seqs: readonly bigint[]): Promise<number> {
+    this.#assertOpen();
+    this.#assertDestination(destination);
+    await this.#tick();
+    const letters = this.#store.dead.get(destination);
+    if (letters === undefined) return 0;
+    let discarded = 0;
+    for (const seq of new Set(seqs)) {
+      const json = letters.get(seq);
+      if (json === undefined) continue;
+      letters.delete(seq);
+      this.#store.bytes -= Buffer.byteLength(json);
+      discarded++;
+    }
+    return discarded;
+  }
+
   readonly quarantine = {
     add: async (entry: QuarantinedReading): Promise<void> => {
       this.#assertOpen();

@@ -95,6 +95,11 @@ export interface ObservationBuffer {
    * destinations skip them), removing them from the dead-letter store in the same batch; returns how many.
    */
   replayDeadLetters(destination: string, seqs?: readonly bigint[]): Promise<number>;
+  /**
+   * Remove chosen dead letters from the dead-letter store for good (an operator's decision, audited by the
+   * caller); the Observation stays in the log until retention. Unknown seqs are ignored; returns how many.
+   */
+  discardDeadLetters(destination: string, seqs: readonly bigint[]): Promise<number>;
   quarantine: {
     add(entry: QuarantinedReading): Promise<void>;
     list(deviceId?: string): Promise<QuarantinedReading[]>;

@@ -17,6 +17,7 @@ const TYPICAL: Record<Metric, number> = {
   'body-height': 176.5,
   'respiratory-rate': 14,
   glucose: 104,
+  bmi: 23.4,
 };
 
 function codeOf(loinc: ReadonlyArray<{ code: string; display: string }>, mdc: { code: number; refId: string }) {

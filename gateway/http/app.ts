@@ -1,13 +1,12 @@
 // The gateway's HTTP surface: ops (health, readiness, metrics, status), the kiosk intake, and the
 // admin API (bindings, quarantine, dead letters) behind a bearer token. Every error is RFC 9457.
 import { readFileSync } from 'node:fs';
-import { timingSafeEqual, createHash } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
 import { kioskRoutes } from '../../device-drivers/kiosk/routes.ts';
 import type { LiveVitals } from '../../device-drivers/kiosk/live.ts';
 import type { VisitStore } from '../../device-drivers/kiosk/visits.ts';
 import type { ObservationBuffer } from '../buffer/types.ts';
-import type { DestinationDispatcher } from '../dispatch.ts';
+import { drainEtaSeconds, type DestinationDispatcher } from '../dispatch.ts';
 import type { DriverContext } from '../driver.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
@@ -19,6 +18,14 @@ import type { Intake } from '../ingest.ts';
 import type { NormalizeContext } from '../normalize.ts';
 import type { AuditTrail } from '../audit/trail.ts';
 import { z } from 'zod';
+import { DeviceRegistry } from '../devices.ts';
+import { statusDataRoutes, statusPageRoutes } from './status/routes.ts';
+import type { PatientRoster } from '../roster.ts';
+import { rosterRoutes } from './roster-routes.ts';
+import { AccessControl, actorOf, authHook, authRoutes, UserStore } from './auth/index.ts';
+import { opsHook } from './auth/hook.ts';
+import { kioskIntakeHook } from './auth/kiosk.ts';
+import { operationsRoutes } from './operations-routes.ts';
 
 export interface HttpDeps {
   config: GatewayConfig;
@@ -39,13 +46,39 @@ export interface HttpDeps {
   accepting: () => boolean;
   /** Running drivers' RunningDriver.status(), by driver id (read at request time; drivers start after listen). */
   driverStatus?: () => Record<string, Record<string, unknown>>;
+  /** Devices seen since start, for the status page. */
+  devices?: DeviceRegistry;
   /** Kiosk visits and the live vitals fan-out (GET /v1/visits/:id/live). */
   visits?: VisitStore;
   live?: LiveVitals;
+  /** The ADT-fed patient roster (POST /v1/quarantine/:id/resolve, GET /v1/roster). */
+  roster?: PatientRoster;
+  /** Access control (gateway/http/auth); built from config, the state store and adminToken when absent. */
+  access?: AccessControl;
+}
+
+/** Accounts from the buffer's state store and `admin.users`, GW_ADMIN_TOKEN, session and throttle timing from config. */
+export async function createAccessControl(deps: Pick<HttpDeps, 'config' | 'logger' | 'metrics' | 'buffer' | 'audit' | 'adminToken'>): Promise<AccessControl> {
+  const { config } = deps;
+  return new AccessControl({
+    users: await UserStore.open(deps.buffer.state, config.admin.users),
+    logger: deps.logger,
+    metrics: deps.metrics,
+    ...(deps.audit ? { audit: deps.audit } : {}),
+    ...(deps.adminToken ? { adminToken: deps.adminToken } : {}),
+    ...(config.http.metricsTokenHash ? { metricsTokenHash: config.http.metricsTokenHash } : {}),
+    secureCookie: config.http.tls !== undefined,
+    sessionIdleMs: config.admin.sessions.idleMinutes * 60_000,
+    sessionAbsoluteMs: config.admin.sessions.absoluteHours * 3600_000,
+    throttleMaxFailures: config.admin.login.maxFailures,
+    throttleWindowMs: config.admin.login.lockMinutes * 60_000,
+    throttleLockMs: config.admin.login.lockMinutes * 60_000,
+  });
 }
 
 export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config } = deps;
+  const access = deps.access ?? (await createAccessControl(deps));
   const https = config.http.tls
     ? { key: readFileSync(config.http.tls.keyFile), cert: readFileSync(config.http.tls.certFile) }
     : null;
@@ -76,9 +109,11 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     if (doc.status < 500) deps.logger.warn({ route, code: doc.code, detail: doc.detail }, 'request refused');
     return sendProblem(reply, doc);
   });
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // /healthz, /readyz, /metrics, /v1/status: open unless http.protectHealth / protectMetrics / protectStatus
+  app.addHook('onRequest', opsHook(access, { health: config.http.protectHealth, metrics: config.http.protectMetrics, status: config.http.protectStatus }));
+  app.get('/healthz', { config: { protectedBy: 'health' } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', { config: { protectedBy: 'health' } }, async (_request, reply) => {
     const stats = safeStats(deps.buffer);
     const destinations = deps.destinations.map((d) => ({ id: d.id, link: d.linkState() }));
     const dispatch = deps.dispatchers.map((d) => d.status());
@@ -92,12 +127,12 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     });
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', { config: { protectedBy: 'metrics' } }, async (_request, reply) => {
     reply.type(deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();
   });
 
-  app.get('/v1/status', async () => {
+  app.get('/v1/status', { config: { protectedBy: 'status' } }, async () => {
     const stats = safeStats(deps.buffer);
     return {
       site: config.site,
@@ -124,6 +159,10 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
           pending: backlog?.pending ?? 0,
           oldestPendingSeconds: backlog?.oldestPendingAt === undefined ? 0 : Math.round((Date.now() - backlog.oldestPendingAt) / 1000),
           deadLetters: backlog?.deadLetters ?? 0,
+          // Backlog / deliveries per second over the last minute; null while nothing is being delivered.
+          deliveryRatePerSecond: dispatch === undefined ? 0 : Math.round(dispatch.deliveryRatePerSecond * 100) / 100,
+          drainEtaSeconds: drainEtaSeconds(backlog?.pending ?? 0, dispatch?.deliveryRatePerSecond ?? 0) ?? null,
+          skipped: dispatch?.skipped ?? 0,
           lastDeliveryAt: dispatch?.lastDeliveryAt,
           lastError: dispatch?.lastError,
           nextAttemptAt: dispatch?.nextAttemptAt,
@@ -134,9 +173,18 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   await app.register(kioskRoutes, {
     ctx: deps.driverContext,
+    authorize: kioskIntakeHook(config.kiosk.tokens, access),
     ...(deps.visits && deps.live ? { visits: { store: deps.visits, live: deps.live, buffer: deps.buffer } } : {}),
   });
-  await app.register(adminRoutes(deps), { prefix: '/v1' });
+  await app.register(statusPageRoutes);
+  await app.register(authRoutes({ access, config }), { prefix: '/v1' });
+  await app.register(adminRoutes({ ...deps, access }), { prefix: '/v1' });
+  if (deps.roster) {
+    await app.register(
+      rosterRoutes({ ...deps, access, roster: deps.roster, ...(deps.audit ? { audit: deps.audit } : {}) }),
+      { prefix: '/v1' },
+    );
+  }
   return app;
 }
 
@@ -150,64 +198,36 @@ function safeStats(buffer: ObservationBuffer): ReturnType<ObservationBuffer['sta
 
 const bindBodySchema = z.object({ patient: z.object({ mrn: z.string().min(1).max(64), system: z.string().min(1).max(256).optional() }).strict() }).strict();
 
-/** Admin routes: every request needs `Authorization: Bearer <GW_ADMIN_TOKEN>`; with no token set they are closed. */
-function adminRoutes(deps: HttpDeps) {
-  const expected = deps.adminToken ? createHash('sha256').update(deps.adminToken).digest() : undefined;
+/**
+ * Admin routes: each declares its minimum role (`config.minRole`, default admin; gateway/http/auth/index.ts),
+ * enforced by authHook: a session cookie (+ x-csrf-token to change anything), a user API token or GW_ADMIN_TOKEN.
+ */
+function adminRoutes(deps: HttpDeps & { access: AccessControl }) {
   return async (app: FastifyInstance): Promise<void> => {
-    app.addHook('onRequest', async (request, reply) => {
-      const header = request.headers.authorization ?? '';
-      const given = header.startsWith('Bearer ') ? createHash('sha256').update(header.slice(7)).digest() : undefined;
-      if (!expected || !given || !timingSafeEqual(expected, given)) {
-        deps.logger.warn({ route: request.routeOptions.url, ip: request.ip }, 'admin request refused: missing or wrong token');
-        reply.header('www-authenticate', 'Bearer realm="rpm-gateway"');
-        return sendProblem(reply, problem('GW_ERR_UNAUTHORIZED', expected ? 'missing or wrong bearer token' : 'the admin API is closed: set GW_ADMIN_TOKEN'));
-      }
-    });
+    app.addHook('onRequest', authHook(deps.access));
 
-    app.get('/bindings', async () => ({ bindings: deps.bindings.list() }));
+    app.get('/bindings', { config: { minRole: 'viewer' } }, async () => ({ bindings: deps.bindings.list() }));
 
-    app.put<{ Params: { deviceId: string } }>('/bindings/:deviceId', async (request, reply) => {
+    app.put<{ Params: { deviceId: string } }>('/bindings/:deviceId', { config: { minRole: 'operator' } }, async (request, reply) => {
       const body = bindBodySchema.safeParse(request.body);
       if (!body.success) {
         return sendProblem(reply, problem('GW_ERR_INVALID_READING', body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')));
       }
-      const report = await deps.bindings.bind(request.params.deviceId, body.data.patient, deps.intake, deps.normalizeContext);
+      const report = await deps.bindings.bind(request.params.deviceId, body.data.patient, deps.intake, deps.normalizeContext, actorOf(request));
       return reply.code(200).send({ device: request.params.deviceId, patient: body.data.patient, release: report });
     });
 
-    app.get<{ Querystring: { deviceId?: string } }>('/quarantine', async (request) => {
-      const entries = await deps.buffer.quarantine.list(request.query.deviceId);
+    app.get<{ Querystring: { deviceId?: string; reason?: string } }>('/quarantine', { config: { minRole: 'viewer' } }, async (request) => {
+      const { reason } = request.query; // e.g. patient-ambiguous (gateway/roster-match.ts)
+      const entries = (await deps.buffer.quarantine.list(request.query.deviceId)).filter((e) => reason === undefined || e.reason === reason);
       return { quarantine: entries.map((e) => ({ id: e.id, deviceId: e.deviceId, reason: e.reason, at: e.at, metrics: e.reading.components.map((c) => c.metric) })) };
     });
 
-    app.get<{ Params: { destination: string } }>('/dead-letters/:destination', async (request, reply) => {
-      if (!deps.destinations.some((d) => d.id === request.params.destination)) {
-        return sendProblem(reply, problem('GW_ERR_NOT_FOUND', `destination "${request.params.destination}" not found`));
-      }
-      const letters = await deps.buffer.deadLetters(request.params.destination);
-      return {
-        deadLetters: letters.map((l) => ({ seq: l.seq.toString(), observationId: l.observationId, code: l.code, reason: l.reason, at: l.at })),
-      };
-    });
-
-    app.post<{ Params: { destination: string } }>('/dead-letters/:destination/replay', async (request, reply) => {
-      const id = request.params.destination;
-      if (!deps.destinations.some((d) => d.id === id)) {
-        return sendProblem(reply, problem('GW_ERR_NOT_FOUND', `destination "${id}" not found`));
-      }
-      const letters = deps.audit ? await deps.buffer.deadLetters(id) : [];
-      const replayed = await deps.buffer.replayDeadLetters(id);
-      if (replayed > 0) {
-        // Letters listed just before the replay; one that a concurrent replay took is recorded by both (harmless).
-        deps.audit?.record({ kind: 'replayed', actor: 'admin', subject: { observationIds: letters.map((l) => l.observationId), destination: id }, detail: { count: replayed } });
-      }
-      deps.logger.info({ destination: id, replayed }, 'dead letters replayed');
-      deps.dispatchers.find((d) => d.id === id)?.wake();
-      return { replayed };
-    });
+    // Dead letters (list with filters, replay, discard) and discarding a quarantined reading.
+    await app.register(operationsRoutes({ ...deps, ...(deps.audit ? { audit: deps.audit } : {}) }));
 
     // Everything that happened to one reading, in order, from the audit trail (index rows, no scan).
-    app.get<{ Params: { observationId: string } }>('/trace/:observationId', async (request, reply) => {
+    app.get<{ Params: { observationId: string } }>('/trace/:observationId', { config: { minRole: 'viewer' } }, async (request, reply) => {
       const { observationId } = request.params;
       const records = deps.audit ? await deps.audit.trace(observationId) : [];
       if (records.length === 0) {
@@ -215,5 +235,8 @@ function adminRoutes(deps: HttpDeps) {
       }
       return { observationId, events: records };
     });
+
+    // The status page's data: devices seen and recent audit events (read-only).
+    await app.register(statusDataRoutes({ devices: deps.devices ?? new DeviceRegistry(), ...(deps.audit ? { audit: deps.audit } : {}) }));
   };
 }

@@ -7,7 +7,8 @@ import { decodeVendorJson } from '../../device-drivers/mqtt/vendor-json.ts';
 import type { Issue, ReadingComponent } from '../types.ts';
 import { rangesOverlap } from './firmware-range.ts';
 import { formatProblem, loadProfileSet, type LoadedProfile, type ProfileProblem } from './registry.ts';
-import { isMqttProfile } from './schema.ts';
+import { isBleProfile, isMqttProfile } from './schema.ts';
+import { decodeCharacteristic } from '../../device-drivers/ble/gatt/index.ts';
 
 const show = (c: ReadingComponent): string => `${c.metric} ${c.value} ${c.unit}`;
 
@@ -16,6 +17,17 @@ export function checkProfileTests({ profile, file }: LoadedProfile): ProfileProb
   const problems: ProfileProblem[] = [];
   const adder = (i: number) => (sub: string, reason: string): void => void problems.push({ file, path: `tests[${i}]${sub}`, code: 'GW_ERR_FIRMWARE_PROFILE_TEST', reason });
   const describeIssues = (issues: Issue[]): string => issues.map((x) => `${x.code}${x.path ? ` at ${x.path}` : ''}: ${x.message}`).join('; ');
+  if (isBleProfile(profile)) {
+    profile.tests.forEach((t, i) => {
+      const add = adder(i);
+      const ctx = { deviceId: 'ble:00:00:00:00:00:00', profileId: profile.id, receivedAt: '2026-01-01T00:00:00.000Z', deviceUtcOffsetMinutes: profile.transport.clock.utcOffsetMinutes ?? 0 };
+      const decoded = decodeCharacteristic(t.characteristic, Buffer.from(t.hex, 'hex'), ctx);
+      if (!decoded.ok) return add('.hex', `does not decode: ${describeIssues(decoded.issues)}`);
+      if (decoded.value.length !== 1) return add('.expect', `expected one reading, decoded ${decoded.value.length}`);
+      compareExpected(t.expect, decoded.value[0]!, add);
+    });
+    return problems;
+  }
   if (isMqttProfile(profile)) {
     profile.tests.forEach((t, i) => {
       const add = adder(i);

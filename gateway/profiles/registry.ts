@@ -10,7 +10,7 @@ import type { ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { inRange } from './firmware-range.ts';
-import { isMqttProfile, isSerialProfile, parseFirmwareProfile, type FirmwareProfile, type MqttFirmwareProfile, type SerialFirmwareProfile } from './schema.ts';
+import { isBleProfile, isMqttProfile, isSerialProfile, parseFirmwareProfile, type BleFirmwareProfile, type FirmwareProfile, type MqttFirmwareProfile, type SerialFirmwareProfile } from './schema.ts';
 
 /** One problem with one profile file: `file: path: reason` is how it is printed. */
 export interface ProfileProblem {
@@ -84,7 +84,13 @@ type SemanticProblem = { path: string; code: ErrorCode; reason: string };
 
 /** Checks the schema cannot: metrics exist in the catalog, units convert, referenced fields exist. */
 export function checkProfileSemantics(profile: FirmwareProfile): SemanticProblem[] {
+  if (isBleProfile(profile)) return checkBleSemantics(profile);
   return isSerialProfile(profile) ? checkSerialSemantics(profile) : checkMqttSemantics(profile);
+}
+
+/** BLE values are decoded by the standard GATT decoders; only the tests' expected metrics and units are checked here. */
+function checkBleSemantics(profile: BleFirmwareProfile): SemanticProblem[] {
+  return profile.tests.flatMap((t, i) => t.expect.components.flatMap((c, j) => checkMetricAndUnits(c.metric, [[c.unit, 'unit']], `tests[${i}].expect.components[${j}]`)));
 }
 
 function checkMetricAndUnits(metric: string, units: Array<[string, string]>, path: string): SemanticProblem[] {
@@ -275,6 +281,11 @@ export class ProfileRegistry {
   getMqtt(id: string): MqttFirmwareProfile | undefined {
     const p = this.get(id);
     return p && isMqttProfile(p) ? p : undefined;
+  }
+
+  getBle(id: string): BleFirmwareProfile | undefined {
+    const p = this.get(id);
+    return p && isBleProfile(p) ? p : undefined;
   }
 
   /** The profile for a device model and firmware version (manufacturer optional, case-insensitive). */

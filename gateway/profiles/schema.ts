@@ -9,6 +9,8 @@ export const ProfileTransport = {
   serial: 'serial',
   /** A vendor's own JSON payload on rpm/<deviceId>/reading, mapped by the profile's `json` section. */
   mqtt: 'mqtt',
+  /** A Bluetooth LE device speaking the standard GATT health profiles; the profile carries quirks only. */
+  ble: 'ble',
 } as const;
 export type ProfileTransport = (typeof ProfileTransport)[keyof typeof ProfileTransport];
 
@@ -440,9 +442,56 @@ export const mqttProfileSchema = z
   })
   .strict();
 
+// --- ble: the standard GATT health profiles decode the bytes; a profile holds a model's quirks ----------
+
+export const bleSettingsSchema = z
+  .object({
+    kind: z.literal('ble'),
+    /** Pair (bond) before subscribing: the device refuses its measurements without an encrypted link. */
+    requiresPairing: z.boolean().default(false),
+    /** Write Current Time 0x2A2B on every connection when the device has it (off for devices that reset on a write). */
+    writeCurrentTime: z.boolean().default(true),
+    clock: z
+      .object({
+        /** false: the device's time stamps are known to be useless (clock not kept); gateway receive time is used. */
+        trust: z.boolean().default(true),
+        /** Offset of the device's Date Time fields when it does not keep the hub's local time. */
+        utcOffsetMinutes: z.number().int().min(-720).max(840).optional(),
+      })
+      .strict()
+      .default({ trust: true }),
+  })
+  .strict();
+
+/** `tests:` of a ble profile: a captured characteristic value and what it must decode to. */
+export const bleProfileTestSchema = z
+  .object({
+    /** Characteristic UUID, 16-bit (`2a35`) or 128-bit. */
+    characteristic: z.string().min(1),
+    hex: hexBytes,
+    expect: z
+      .object({
+        components: z
+          .array(z.object({ metric: z.string(), value: z.union([z.number(), specialValueSchema]), unit: z.string() }).strict())
+          .min(1),
+        deviceTime: z.string().optional(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export const bleProfileSchema = z
+  .object({
+    ...profileHeader,
+    transport: bleSettingsSchema,
+    tests: z.array(bleProfileTestSchema).default([]),
+  })
+  .strict();
+
 export type SerialFirmwareProfile = z.infer<typeof serialProfileSchema>;
 export type MqttFirmwareProfile = z.infer<typeof mqttProfileSchema>;
-export type FirmwareProfile = SerialFirmwareProfile | MqttFirmwareProfile;
+export type BleFirmwareProfile = z.infer<typeof bleProfileSchema>;
+export type FirmwareProfile = SerialFirmwareProfile | MqttFirmwareProfile | BleFirmwareProfile;
 export type Framing = SerialFirmwareProfile['framing'];
 export type RecordGrammar = SerialFirmwareProfile['record'];
 export type FieldMapping = SerialFirmwareProfile['fields'][number];
@@ -453,6 +502,7 @@ export type MqttProfileTest = MqttFirmwareProfile['tests'][number];
 
 export const isSerialProfile = (p: FirmwareProfile): p is SerialFirmwareProfile => p.transport.kind === 'serial';
 export const isMqttProfile = (p: FirmwareProfile): p is MqttFirmwareProfile => p.transport.kind === 'mqtt';
+export const isBleProfile = (p: FirmwareProfile): p is BleFirmwareProfile => p.transport.kind === 'ble';
 
 /**
  * Validate a resolved profile against its transport's schema (`transport: mqtt` is short for `{ kind: mqtt }`).
@@ -461,6 +511,7 @@ export const isMqttProfile = (p: FirmwareProfile): p is MqttFirmwareProfile => p
 export function parseFirmwareProfile(raw: unknown): z.ZodSafeParseResult<FirmwareProfile> {
   const input = typeof raw === 'object' && raw !== null && (raw as { transport?: unknown }).transport === 'mqtt' ? { ...raw, transport: { kind: 'mqtt' } } : raw;
   const kind = (input as { transport?: { kind?: unknown } } | null)?.transport?.kind;
+  if (kind === 'ble') return bleProfileSchema.safeParse(input);
   return kind === 'mqtt' ? mqttProfileSchema.safeParse(input) : serialProfileSchema.safeParse(input);
 }
 

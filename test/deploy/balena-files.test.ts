@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ENV_BINDINGS } from '../../gateway/config.ts';
+import { DOCUMENT_ENV, ENV_BINDINGS, GENERIC_ENV_PREFIX, parseConfig, SECRET_ENV } from '../../gateway/config.ts';
 import { ROOT } from '../support/harness.ts';
 
 const BALENA = join(ROOT, 'deploy/balena');
@@ -94,8 +94,26 @@ describe('the README environment table', () => {
   const documented = new Set([...table.matchAll(/`((?:GW|GATEWAY)_[A-Z0-9_]+)`/g)].map((m) => m[1]!));
 
   it('documents every environment variable the gateway reads', () => {
-    const read = [...ENV_BINDINGS.map((b) => b.name), 'GW_BUFFER_KEY', 'GW_ADMIN_TOKEN', 'GW_RUNTIME', 'GATEWAY_CONFIG'];
+    const secrets = Object.keys(SECRET_ENV).flatMap((name) => [name, `${name}_FILE`]);
+    const read = [...ENV_BINDINGS.map((b) => b.name), ...secrets, ...DOCUMENT_ENV, 'GW_RUNTIME'];
     const missing = read.filter((name) => !documented.has(name));
     assert.deepEqual(missing, [], `add these to README.md "Environment variables": ${missing.join(', ')}`);
+  });
+
+  it('documents the generic GW_CONFIG__ form with working examples, and says fleet or device for every row', () => {
+    assert.ok(table.includes(`| \`${GENERIC_ENV_PREFIX}<key>__<key>…\` |`), 'a row for the generic form');
+    const rows = table.split('\n').filter((l) => /^\| `/.test(l));
+    for (const row of rows) assert.match(row, /\| (fleet|device|either|\(image\)) \|$/, `a level for: ${row}`);
+    // every documented single-value example applies to a config with an "ehr" and a "cloud" destination
+    const base = {
+      site: { id: 'hub-1' },
+      destinations: [
+        { id: 'ehr', type: 'mllp', receivingApplication: 'EHR', receivingFacility: 'C' },
+        { id: 'cloud', type: 'fhir', baseUrl: 'https://fhir.example/r4', auth: { type: 'client_credentials', tokenUrl: 'https://a.example/t', clientId: 'gw', clientSecretFile: '/x' } },
+      ],
+    };
+    const examples = [...table.matchAll(/`(GW_CONFIG__[A-Za-z0-9_]+)=([^`]+)`/g)].filter(([, name]) => !name!.includes('__serial__'));
+    assert.ok(examples.length >= 4);
+    for (const [, name, value] of examples) assert.doesNotThrow(() => parseConfig(base, { [name!]: value }), `${name}=${value}`);
   });
 });

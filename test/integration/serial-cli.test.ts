@@ -29,7 +29,7 @@ describe('gw decode serial and gw profiles lint', () => {
   it('lints the shipped profiles clean, and exits non-zero with file: path: reason for a broken one', () => {
     const ok = gw('profiles', 'lint');
     assert.equal(ok.status, 0, ok.stderr);
-    assert.match(ok.stdout, /7 profile\(s\), 16 embedded test frame\(s\), no problems/);
+    assert.match(ok.stdout, /9 profile\(s\), 18 embedded test frame\(s\), no problems/); // 7 serial/mqtt + 2 ble (ble-*.yaml)
     const tmp = tempDir('lint');
     try {
       copyFileSync(join(ROOT, 'firmware-profiles/masimo-rad8-ascii1.yaml'), join(tmp.dir, 'masimo-rad8-ascii1.yaml'));

@@ -107,6 +107,47 @@ export async function startTestGateway(config: GatewayConfig): Promise<Gateway &
   return Object.assign(gateway, { logs: lines });
 }
 
+/** Like startTestGateway, with the environment chosen by the test (e.g. no GW_ADMIN_TOKEN) and every log level kept. */
+export async function startTestGatewayWithEnv(
+  config: GatewayConfig,
+  env: { adminToken?: string } = {},
+  logLevel = 'trace',
+): Promise<Gateway & { logs: Array<Record<string, unknown>> }> {
+  const { logger, lines } = createMemoryLogger(logLevel);
+  const gateway = await startGateway(config, logger, { bufferKey: TEST_BUFFER_KEY, ...env });
+  return Object.assign(gateway, { logs: lines });
+}
+
+/** A browser-like admin session: log in, then send the cookie (and the CSRF header on state changes). */
+export interface AdminSession {
+  cookie: string;
+  csrf: string;
+  /** fetch with the session: JSON bodies, the CSRF header on anything but GET unless `csrf: false`. */
+  request(path: string, init?: { method?: string; body?: unknown; csrf?: boolean }): Promise<{ status: number; headers: Headers; json: Record<string, unknown> }>;
+}
+
+export async function loginSession(url: string, name: string, password: string): Promise<AdminSession> {
+  const res = await fetch(`${url}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, password }) });
+  const body = (await res.json()) as { csrfToken?: string };
+  const setCookie = res.headers.get('set-cookie') ?? '';
+  if (res.status !== 200 || !body.csrfToken) throw new Error(`login of ${name} failed: ${res.status} ${JSON.stringify(body)}`);
+  const cookie = setCookie.split(';')[0]!;
+  const csrf = body.csrfToken;
+  return {
+    cookie,
+    csrf,
+    async request(path, init = {}) {
+      const method = init.method ?? 'GET';
+      const headers: Record<string, string> = { cookie };
+      if (init.body !== undefined) headers['content-type'] = 'application/json';
+      if (method !== 'GET' && init.csrf !== false) headers['x-csrf-token'] = csrf;
+      const r = await fetch(`${url}${path}`, { method, headers, ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }) });
+      const text = await r.text();
+      return { status: r.status, headers: r.headers, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    },
+  };
+}
+
 export async function postReading(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${url}/v1/readings`, {
     method: 'POST',
