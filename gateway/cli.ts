@@ -30,7 +30,7 @@ const USAGE = `usage: gw <command>
   gw audit verify [dataDir]         check the audit trail's hash chain (gateway stopped; GW_BUFFER_KEY as for start)
   gw hash-password                  read a password on stdin, print its scrypt hash for mqtt.devices/admins or admin.users
 ${USER_USAGE}
-  gw sink mllp [--port 2575] [--host 127.0.0.1] [--ack AA|AE|AR] [--tls-cert f --tls-key f] [--delay-ms N] [--drop-every N]
+  gw sink mllp [--port 2575] [--host 127.0.0.1] [--answer AA|AE|AR] [--answer-every N:AE|AR] [--tls-cert f --tls-key f] [--delay-ms N] [--drop-every N]
                                     a local MLLP receiver that prints each message and answers an ACK`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -249,28 +249,25 @@ async function sink(args: string[]): Promise<number> {
     options: {
       port: { type: 'string', default: '2575' },
       host: { type: 'string', default: '127.0.0.1' },
-      ack: { type: 'string', default: 'AA' },
+      ack: { type: 'string' }, // the first name of --answer, kept
+      answer: { type: 'string' },
+      'answer-every': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'delay-ms': { type: 'string' },
       'drop-every': { type: 'string' },
     },
   });
-  const extra = sinkOptionsFromFlags(values);
+  const extra = sinkOptionsFromFlags({ ...values, answer: values.answer ?? values.ack });
   if (!extra.ok) {
     for (const i of extra.issues) process.stderr.write(`gw sink mllp: ${i.message}\n`);
     return 2;
   }
-  const ack = values.ack as 'AA' | 'AE' | 'AR';
-  if (!['AA', 'AE', 'AR'].includes(ack)) {
-    process.stderr.write('gw sink mllp: --ack must be AA, AE or AR\n');
-    return 2;
-  }
+  const ack = `${values.answer ?? values.ack ?? 'AA'}${values['answer-every'] === undefined ? '' : ` (every ${values['answer-every']})`}`;
   const port = Number(values.port);
   const server = await startMllpSink({
     host: values.host,
     port,
-    ack: () => ack,
     ...extra.value,
     onMessage: (message) => process.stdout.write(`${message.replace(/\r/g, '\n')}\n\n`),
   });

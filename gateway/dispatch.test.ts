@@ -202,6 +202,25 @@ describe('dispatch', () => {
     now = 120_000;
     assert.equal(rate.perSecond(), 0, 'old deliveries leave the window');
   });
+
+  it('counts failed attempts of the last minute for the status page, and forgets older ones', async () => {
+    const dest = new ScriptedDestination('ehr', (id) => (id === 'obs-0000' ? { kind: 'rejected', code: 'GW_ERR_MLLP_ACK_REJECT', reason: 'AR' } : { kind: 'delivered', receipt: { id } }));
+    const { buffer, dispatchers } = await setup([dest]);
+    await buffer.append([obs(0), obs(1)]);
+    dispatchers[0]!.start();
+    await until('cursor at 2', () => buffer.cursor('ehr') === 2n);
+    await dispatchers[0]!.stop();
+    assert.equal(dispatchers[0]!.status().errorsLastMinute, 1);
+    assert.equal(dispatchers[0]!.status().lastReceipt, 'obs-0001');
+    let now = 0;
+    const errors = new DeliveryRate(60, () => now);
+    errors.record(2);
+    now = 30_000;
+    errors.record(1);
+    assert.equal(errors.count(), 3);
+    now = 61_000;
+    assert.equal(errors.count(), 1);
+  });
 });
 
 describe('what dispatch says about receiver errors', () => {

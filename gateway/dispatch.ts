@@ -37,6 +37,8 @@ export interface DispatchStatus {
   nextAttemptAt?: string;
   /** Items delivered per second over the last minute (drain ETA = pending / this); 0 when none. */
   deliveryRatePerSecond: number;
+  /** Failed attempts (retries and rejections) in the last minute: the status page's error rate. */
+  errorsLastMinute: number;
   /** Entries passed over by this destination's routing filter since start. */
   skipped: number;
 }
@@ -52,6 +54,13 @@ export class DeliveryRate {
     const slot = Math.floor(this.now() / 1000);
     this.#slots.set(slot, (this.#slots.get(slot) ?? 0) + count);
     for (const key of this.#slots.keys()) if (key <= slot - this.windowSeconds) this.#slots.delete(key);
+  }
+  /** Everything recorded within the window. */
+  count(): number {
+    const nowSlot = Math.floor(this.now() / 1000);
+    let total = 0;
+    for (const [slot, n] of this.#slots) if (slot > nowSlot - this.windowSeconds) total += n;
+    return total;
   }
   perSecond(): number {
     const nowSlot = Math.floor(this.now() / 1000);
@@ -104,6 +113,8 @@ export class DestinationDispatcher {
   #wake: (() => void) | undefined;
   #woken = false;
   readonly #rate: DeliveryRate;
+  /** Failed attempts, counted like deliveries. */
+  readonly #errors: DeliveryRate;
 
   constructor(args: {
     destination: Destination;
@@ -119,8 +130,9 @@ export class DestinationDispatcher {
     this.#log = args.logger.child({ stage: 'dispatch', destination: args.destination.id });
     this.#metrics = args.metrics;
     this.#opts = { idlePollMs: 1000, random: Math.random, ...args.options };
-    this.#status = { destination: args.destination.id, state: 'idle', consecutiveFailures: 0, deliveryRatePerSecond: 0, skipped: 0 };
+    this.#status = { destination: args.destination.id, state: 'idle', consecutiveFailures: 0, deliveryRatePerSecond: 0, errorsLastMinute: 0, skipped: 0 };
     this.#rate = new DeliveryRate();
+    this.#errors = new DeliveryRate();
   }
 
   get id(): string {
@@ -128,7 +140,7 @@ export class DestinationDispatcher {
   }
 
   status(): DispatchStatus {
-    return { ...this.#status, deliveryRatePerSecond: this.#rate.perSecond() };
+    return { ...this.#status, deliveryRatePerSecond: this.#rate.perSecond(), errorsLastMinute: this.#errors.count() };
   }
 
   start(): void {
@@ -274,6 +286,7 @@ export class DestinationDispatcher {
           commit.cursor = entry.seq;
           commit.deadLetters.push({ seq: entry.seq, observation: entry.observation, code: outcome.code, reason: outcome.reason });
           this.#metrics?.rejected.inc({ destination: dest, code: outcome.code });
+          this.#errors.record(1);
           this.#log.warn({ observationId, code: outcome.code, reason: publicReason(outcome.code, outcome.reason) }, 'rejected by destination; moved to dead-letter');
           this.#log.debug({ observationId, code: outcome.code, reason: outcome.reason }, 'receiver reason for the rejection');
           // The code only: the receiver's own text may quote patient data (see RECEIVER_TEXT_CODES).
@@ -281,6 +294,7 @@ export class DestinationDispatcher {
           break;
         case 'retry':
           this.#metrics?.retries.inc({ destination: dest, code: outcome.code });
+          this.#errors.record(1);
           this.#status.lastError = { code: outcome.code, reason: publicReason(outcome.code, outcome.reason), at: new Date().toISOString() };
           {
             // First failure of a streak and every 50th after: a long outage must not flood the trail.

@@ -355,6 +355,7 @@ function buildObservation(reading: Reading, ctx: NormalizeContext, patient: Pati
   obs.effectiveDateTime = time.effective;
   obs.issued = reading.receivedAt;
   obs.device = { type: 'Device', identifier: { system: DEVICE_ID_SYSTEM, value: reading.deviceId }, display: reading.deviceId };
+  if (reading.notes !== undefined && reading.notes.length > 0) obs.note = reading.notes.map((text) => ({ text }));
 
   switch (group.kind) {
     case 'single': {

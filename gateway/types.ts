@@ -70,6 +70,12 @@ export interface Reading {
   receivedAt: string;
   /** The raw frame (base64) for the audit trail; never logged above debug. */
   raw?: string;
+  /**
+   * What the device said about the measurement that a clinician should read with it (BLE measurement status:
+   * "irregular pulse detected"; context: "temperature type: ear"). Becomes Observation.note (FHIR) and NTE
+   * (HL7 v2). Never part of the Observation's identity; never logged above debug.
+   */
+  notes?: string[];
   /** Who submitted it, for the audit trail (`kiosk-token:<id>`); default `device:<deviceId>`. */
   actor?: string;
   patient?: PatientIdentity;

@@ -17,6 +17,8 @@ describe('MLLP destination config', () => {
       connectTimeoutMs: 5_000,
       maxFrameBytes: 1024 * 1024,
       hl7Version: '2.5.1',
+      messageMode: 'per-reading',
+      maxInFlight: 1,
       ackMode: 'original',
       acceptCommitAsDelivery: false,
       keepAliveMs: 30_000,
@@ -30,5 +32,16 @@ describe('MLLP destination config', () => {
     assert.deepEqual(paths, ['destinations[0]', 'destinations[0].port', 'destinations[0].processingId']);
     assert.ok(r.issues.every((i) => i.code === 'GW_ERR_CONFIG_INVALID'));
     assert.match(r.issues.find((i) => i.path === 'destinations[0]')?.message ?? '', /prot/);
+  });
+
+  it('takes HL7 v2.3.1 and v2.6, per-patient messages and pipelining, and refuses a version it cannot write', () => {
+    const ok = mllpDestinationSchema.parse({ id: 'ehr', type: 'mllp', hl7Version: '2.3.1', messageMode: 'per-patient', maxInFlight: 4 });
+    assert.equal(ok.hl7Version, '2.3.1');
+    assert.equal(ok.messageMode, 'per-patient');
+    assert.equal(ok.maxInFlight, 4);
+    assert.equal(mllpDestinationSchema.parse({ id: 'ehr', type: 'mllp', hl7Version: '2.6' }).hl7Version, '2.6');
+    const r = parseMllpDestinationConfig({ id: 'ehr', type: 'mllp', hl7Version: '2.4', messageMode: 'bulk', maxInFlight: 0 });
+    assert.ok(!r.ok);
+    assert.deepEqual(r.issues.map((i) => i.path).sort(), ['hl7Version', 'maxInFlight', 'messageMode']);
   });
 });

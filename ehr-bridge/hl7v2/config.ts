@@ -7,6 +7,14 @@ import type { Result } from '../../gateway/types.ts';
 export const ProcessingId = { production: 'P', training: 'T', debugging: 'D' } as const;
 export type ProcessingId = (typeof ProcessingId)[keyof typeof ProcessingId];
 
+/** MSH-12 (table 0104) versions the ORU builder writes; oru-r01.ts makes each message valid for its version. */
+export const Hl7Version = { v231: '2.3.1', v251: '2.5.1', v26: '2.6' } as const;
+export type Hl7Version = (typeof Hl7Version)[keyof typeof Hl7Version];
+
+/** One ORU^R01 per reading, or one per patient (and encounter) for the consecutive readings of a dispatch batch. */
+export const MessageMode = { perReading: 'per-reading', perPatient: 'per-patient' } as const;
+export type MessageMode = (typeof MessageMode)[keyof typeof MessageMode];
+
 const hd = z.string().max(227); // HD namespace id; escaped when written, so any text is safe
 
 /** How the receiver acknowledges: HL7 v2.5.1 §2.9.2 original mode, §2.9.3 enhanced mode (CA, then AA/AE/AR). */
@@ -54,8 +62,12 @@ export const mllpDestinationSchema = z
     ackTimeoutMs: z.number().int().positive().default(10_000),
     connectTimeoutMs: z.number().int().positive().default(5_000),
     maxFrameBytes: z.number().int().min(1024).default(1024 * 1024),
-    // The ORU builder writes v2.5.1 structures (MSH-10 ST(20), ORU_R01 message structure).
-    hl7Version: z.literal('2.5.1').default('2.5.1'),
+    /** MSH-12; the message follows the version (MSH-21 from 2.5 on, PV1-2 table 0004, MSH-18 table 0211). */
+    hl7Version: z.enum([Hl7Version.v231, Hl7Version.v251, Hl7Version.v26]).default('2.5.1'),
+    /** per-patient: one ORU^R01 with one PID and an OBR/OBX group per reading; the ACK answers for all of them. */
+    messageMode: z.enum([MessageMode.perReading, MessageMode.perPatient]).default('per-reading'),
+    /** Messages sent before the first ACK comes back (pipelining); 1 = one in flight, for receivers that do not allow more. */
+    maxInFlight: z.number().int().min(1).max(64).default(1),
     /** MLLP over TLS; absent: plain TCP. */
     tls: mllpTlsSchema.optional(),
     ackMode: z.enum([AckMode.original, AckMode.enhanced]).default('original'),

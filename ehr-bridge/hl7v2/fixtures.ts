@@ -1,4 +1,5 @@
 // Observations shaped exactly as gateway/normalize builds them, for this folder's tests.
+import type { OruR01Options } from './oru-r01.ts';
 import type { Observation } from '../../gateway/types.ts';
 
 const LOINC = 'http://loinc.org';
@@ -67,4 +68,9 @@ export function bloodPressure(
     },
     component: components,
   };
+}
+
+/** The MSH header the unit and golden tests build with (MSH-7 fixed at `now`). */
+export function testOruHeader(now: Date): OruR01Options {
+  return { sendingApplication: 'RPM-GW', sendingFacility: 'SITE-7', receivingApplication: 'EPIC', receivingFacility: 'GENERAL', processingId: 'P', now };
 }

@@ -1,5 +1,6 @@
-// One persistent MLLP connection to a receiver: one message in flight at a time, a per-message ACK
-// timeout, reconnect on the next send after any failure. Reports outcomes as values; retries and
+// One persistent MLLP connection to a receiver: one message in flight at a time by default, or up to
+// `maxInFlight` for receivers that allow pipelining (ACKs matched by MSA-2); a per-message ACK timeout,
+// reconnect on the next send after any failure. Reports outcomes as values; retries and
 // back-off belong to dispatch.
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -28,6 +29,12 @@ export interface MllpClientOptions {
   acceptCommitAsDelivery?: boolean;
   /** TCP keep-alive initial delay; 0 turns it off. Default 30 s. */
   keepAliveMs?: number;
+  /**
+   * Messages written before the first ACK comes back (default 1). Each ACK is matched to its message by
+   * MSA-2; an ACK that matches none, a malformed frame, a timeout or a close drops the connection and every
+   * message still unacknowledged on it is a retry, never a delivery.
+   */
+  maxInFlight?: number;
 }
 
 export type AckResult =
@@ -36,6 +43,12 @@ export type AckResult =
   | { kind: 'rejected'; code: 'GW_ERR_MLLP_ACK_REJECT'; reason: string; ack: Ack; latencyMs: number };
 
 type WireEvent = { type: 'frame'; frame: Result<string> } | { type: 'closed'; detail: string; tls: boolean };
+
+/** A message written and waiting for its ACK. */
+interface Pending {
+  controlId: string;
+  handle(event: WireEvent): void;
+}
 
 type ConnectResult = { ok: true; socket: net.Socket } | { ok: false; code: 'GW_ERR_MLLP_CONNECT' | 'GW_ERR_MLLP_TLS'; reason: string };
 
@@ -48,8 +61,13 @@ export class MllpClient {
   private socket: net.Socket | undefined;
   private state: LinkState = LinkState.down;
   private closed = false;
-  private waiter: ((event: WireEvent) => void) | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Written messages waiting for their ACK, oldest first. */
+  private pending: Pending[] = [];
+  /** Sends not yet started (FIFO, so messages are written in the order send() was called). */
+  private readonly waiting: Array<() => void> = [];
+  private active = 0;
+  private readonly runs = new Set<Promise<unknown>>();
+  private connecting: Promise<ConnectResult> | undefined;
   /**
    * Control ids already answered on this connection. A second ACK for one of them is a duplicate
    * (node-hl7-server 2.5.0 re-parses every earlier message on a connection and ACKs each again)
@@ -66,10 +84,27 @@ export class MllpClient {
     return this.state;
   }
 
-  /** Send one framed message and wait for its ACK. Calls queue up: one message is in flight at a time. */
+  /** Send one framed message and wait for its ACK. Calls queue up: at most maxInFlight (default 1) are in flight. */
   send(message: string, controlId: string): Promise<AckResult> {
-    const run = this.queue.then(() => this.sendOne(message, controlId));
-    this.queue = run.catch(() => undefined);
+    const limit = Math.max(1, this.options.maxInFlight ?? 1);
+    const slot = new Promise<void>((resolve) => {
+      if (this.active < limit && this.waiting.length === 0) {
+        this.active += 1;
+        resolve();
+      } else {
+        this.waiting.push(() => {
+          this.active += 1;
+          resolve();
+        });
+      }
+    });
+    const run = slot.then(() => this.sendOne(message, controlId)).finally(() => {
+      this.active -= 1;
+      this.waiting.shift()?.();
+    });
+    const tracked = run.catch(() => undefined);
+    this.runs.add(tracked);
+    void tracked.then(() => this.runs.delete(tracked));
     return run;
   }
 
@@ -82,7 +117,7 @@ export class MllpClient {
       socket.destroy();
       await gone;
     }
-    await this.queue;
+    while (this.runs.size > 0) await Promise.allSettled([...this.runs]);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -103,9 +138,12 @@ export class MllpClient {
     const enhanced = this.options.ackMode === AckMode.enhanced;
     let committed = false;
     return new Promise<AckResult>((resolve) => {
+      let done = false;
       const finish = (result: AckResult, dropReason?: string): void => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
-        this.waiter = undefined;
+        this.pending = this.pending.filter((p) => p !== entry);
         // After a timeout or a confused answer the ACK stream cannot be trusted: a late ACK must
         // never be matched to the next message, so the connection goes and the next send reconnects.
         if (dropReason !== undefined) this.drop(socket, dropReason);
@@ -120,7 +158,8 @@ export class MllpClient {
       };
       let timer = setTimeout(onTimeout, ackTimeoutMs);
 
-      this.waiter = (event) => {
+      const entry: Pending = { controlId, handle: (event) => onEvent(event) };
+      const onEvent = (event: WireEvent): void => {
         if (event.type === 'closed') {
           if (event.tls) {
             // e.g. TLS 1.3: the receiver refuses our client certificate only after the handshake.
@@ -168,6 +207,7 @@ export class MllpClient {
         finish(this.outcomeOf(ack, elapsed()));
       };
 
+      this.pending.push(entry);
       socket.write(frame(message)); // a write error surfaces as 'close', answered above
       this.options.logger?.debug({ controlId, bytes: Buffer.byteLength(message) }, 'MLLP message sent');
     });
@@ -220,6 +260,17 @@ export class MllpClient {
     if (current !== undefined && !current.destroyed && this.state === LinkState.connected) {
       return Promise.resolve({ ok: true, socket: current });
     }
+    // Pipelined sends share one connection attempt rather than opening one socket each.
+    if (this.connecting !== undefined) return this.connecting;
+    const attempt = this.openConnection();
+    this.connecting = attempt;
+    void attempt.then(() => {
+      if (this.connecting === attempt) this.connecting = undefined;
+    });
+    return attempt;
+  }
+
+  private openConnection(): Promise<ConnectResult> {
     this.state = LinkState.connecting;
     const { host, port, connectTimeoutMs } = this.options;
     const secure = this.options.tls;
@@ -286,8 +337,8 @@ export class MllpClient {
     socket.on('data', (chunk: Buffer) => {
       if (this.socket !== socket) return;
       for (const result of this.decoder.push(chunk)) {
-        if (this.waiter !== undefined) this.waiter({ type: 'frame', frame: result });
-        else this.options.logger?.warn({ ok: result.ok }, 'unsolicited MLLP frame dropped (no message in flight)');
+        if (this.socket !== socket) return; // dropped while handling an earlier frame of this chunk
+        this.route({ type: 'frame', frame: result });
       }
     });
     socket.on('error', (err) => {
@@ -300,8 +351,30 @@ export class MllpClient {
       this.decoder.reset();
       if (!this.closed) this.state = LinkState.down;
       this.options.logger?.info({ address: this.address(), error: lastError || undefined }, 'MLLP connection closed');
-      this.waiter?.({ type: 'closed', detail: lastError || 'closed by the receiver', tls: lastErrorIsTls });
+      for (const p of [...this.pending]) p.handle({ type: 'closed', detail: lastError || 'closed by the receiver', tls: lastErrorIsTls });
     });
+  }
+
+  /**
+   * An ACK goes to the message its MSA-2 names (HL7 v2.5.1 §2.9.2: MSA-2 echoes the MSH-10 it answers).
+   * Anything else (an oversized or malformed frame, an ACK naming no message in flight) goes to the oldest
+   * message, whose handler calls it a mismatch or a duplicate and drops the connection if need be.
+   */
+  private route(event: WireEvent & { type: 'frame' }): void {
+    const oldest = this.pending[0];
+    if (oldest === undefined) {
+      this.options.logger?.warn({ ok: event.frame.ok }, 'unsolicited MLLP frame dropped (no message in flight)');
+      return;
+    }
+    if (this.pending.length > 1 && event.frame.ok) {
+      const parsed = parseAck(event.frame.value);
+      const target = parsed.ok ? this.pending.find((p) => p.controlId === parsed.value.controlId) : undefined;
+      if (target !== undefined) {
+        target.handle(event);
+        return;
+      }
+    }
+    oldest.handle(event);
   }
 
   /** Close a connection whose ACK stream can no longer be trusted. */
@@ -311,8 +384,10 @@ export class MllpClient {
       this.decoder.reset();
       if (!this.closed) this.state = LinkState.down;
     }
-    this.options.logger?.warn({ address: this.address(), reason }, 'MLLP connection dropped');
+    this.options.logger?.warn({ address: this.address(), reason, unacknowledged: this.pending.length }, 'MLLP connection dropped');
     socket.destroy();
+    // Pipelining: every other message still waiting on this connection is a retry, never a delivery.
+    for (const p of [...this.pending]) p.handle({ type: 'closed', detail: `connection dropped: ${reason}`, tls: false });
   }
 }
 

@@ -9,10 +9,10 @@ import {
   type LinkState,
   type SendOutcome,
 } from '../../gateway/types.ts';
-import { AckMode, type MllpDestinationConfig } from './config.ts';
+import { AckMode, MessageMode, type MllpDestinationConfig } from './config.ts';
 import { MllpClient, type AckResult } from './mllp-client.ts';
 import { loadMllpTls } from './mllp-tls.ts';
-import { AcknowledgmentType, buildOruR01, type OruR01Options, type PidPatient } from './oru-r01.ts';
+import { AcknowledgmentType, buildOruR01, buildOruR01Batch, type OruR01Options, type PidPatient } from './oru-r01.ts';
 
 export interface MllpDestinationOptions {
   /** The gateway's site id: MSH-4 when the config names no sending facility. */
@@ -32,17 +32,22 @@ export class MllpDestination implements Destination {
   private readonly header: Omit<OruR01Options, 'now'>;
   private readonly logger: Logger | undefined;
   private readonly patients: MllpDestinationOptions['patients'];
+  private readonly messageMode: MessageMode;
+  private readonly maxInFlight: number;
 
   constructor(config: MllpDestinationConfig, options: MllpDestinationOptions) {
     this.id = config.id;
     this.logger = options.logger?.child({ stage: 'ehr-bridge', destination: config.id });
     this.patients = options.patients;
+    this.messageMode = config.messageMode;
+    this.maxInFlight = config.maxInFlight;
     this.header = {
       sendingApplication: config.sendingApplication,
       sendingFacility: config.sendingFacility ?? options.siteId,
       receivingApplication: config.receivingApplication,
       receivingFacility: config.receivingFacility,
       processingId: config.processingId,
+      hl7Version: config.hl7Version,
       // HL7 v2.5.1 §2.9.3: enhanced mode is asked for in MSH-15/16 (table 0155: AL always).
       ...(config.ackMode === AckMode.enhanced
         ? { acknowledgmentTypes: { accept: AcknowledgmentType.always, application: AcknowledgmentType.always } }
@@ -67,57 +72,148 @@ export class MllpDestination implements Destination {
       ackMode: config.ackMode,
       acceptCommitAsDelivery: config.acceptCommitAsDelivery,
       keepAliveMs: config.keepAliveMs,
+      maxInFlight: config.maxInFlight,
       ...(tls === undefined ? {} : { tls }),
       ...(this.logger === undefined ? {} : { logger: this.logger }),
     });
   }
 
   async send(batch: readonly BufferedObservation[], signal?: AbortSignal): Promise<SendOutcome[]> {
-    const outcomes: SendOutcome[] = [];
+    switch (this.messageMode) {
+      case MessageMode.perReading:
+        return this.sendPerReading(batch, signal);
+      case MessageMode.perPatient:
+        return this.sendPerPatient(batch, signal);
+      default:
+        return this.messageMode satisfies never;
+    }
+  }
+
+  /**
+   * One ORU^R01 per run of consecutive readings with the same patient and encounter (one PID, one PV1, an
+   * OBR group each); the ACK answers for all of them, so each gets the same outcome and receipt. Only
+   * CONSECUTIVE readings are grouped: dispatch's cursor walks outcomes in order and stops at the first retry,
+   * so a message that took a later reading of the same patient past another patient's failed message would
+   * deliver it twice. Order and "nothing after a retry is sent" are kept as in per-reading mode.
+   */
+  private async sendPerPatient(batch: readonly BufferedObservation[], signal?: AbortSignal): Promise<SendOutcome[]> {
+    const outcomes: SendOutcome[] = new Array<SendOutcome>(batch.length);
     let stopped: string | undefined;
-    // The next ORU is built while the current one waits for its ACK: with one message in flight, the
-    // build (tens of µs in hl7-standard) then costs nothing on the wire's critical path.
-    let next = batch.length > 0 ? this.build(batch[0]!) : undefined;
-    for (let i = 0; i < batch.length; i++) {
-      const item = batch[i]!;
-      const built = next!;
-      next = undefined;
-      const observationId = item.observation.id ?? String(item.seq);
+    let start = 0;
+    while (start < batch.length) {
+      const key = groupKeyOf(batch[start]!);
+      let end = start + 1;
+      while (end < batch.length && groupKeyOf(batch[end]!) === key) end++;
+      const items = batch.slice(start, end);
+      const indices = items.map((_, i) => start + i);
+      start = end;
       if (stopped === undefined && signal?.aborted === true) stopped = 'the send was aborted';
       if (stopped !== undefined) {
-        // Order: nothing after an item that must be retried may overtake it.
-        outcomes.push({ kind: 'retry', code: 'GW_ERR_MLLP_NOT_SENT', reason: errorMessage('GW_ERR_MLLP_NOT_SENT', observationId, stopped) });
+        for (const [n, item] of items.entries()) {
+          const observationId = item.observation.id ?? String(item.seq);
+          outcomes[indices[n]!] = { kind: 'retry', code: 'GW_ERR_MLLP_NOT_SENT', reason: errorMessage('GW_ERR_MLLP_NOT_SENT', observationId, stopped) };
+        }
         continue;
       }
-      if (!built.ok) {
-        const reason = built.issues.map((x) => x.message).join('; ');
-        this.logger?.warn({ observationId, issues: built.issues.map((x) => x.path) }, 'Observation cannot be built into an ORU^R01');
-        outcomes.push({ kind: 'rejected', code: 'GW_ERR_HL7_BUILD', reason });
-        next = i + 1 < batch.length ? this.build(batch[i + 1]!) : undefined;
-        continue;
+      const patient = this.patientOf(items[0]!);
+      const built = buildOruR01Batch(items.map((i) => i.observation), patient === undefined ? this.header : { ...this.header, patient });
+      for (const [n, issues] of built.failed) {
+        const observationId = items[n]!.observation.id ?? String(items[n]!.seq);
+        this.logger?.warn({ observationId, issues: issues.map((x) => x.path) }, 'Observation cannot be built into an ORU^R01');
+        outcomes[indices[n]!] = { kind: 'rejected', code: 'GW_ERR_HL7_BUILD', reason: issues.map((x) => x.message).join('; ') };
       }
-
-      const { message, controlId } = built.value;
-      const pending = this.client.send(message, controlId);
-      if (i + 1 < batch.length) {
-        await new Promise<void>((resolve) => setImmediate(resolve)); // let the frame reach the socket first
-        next = this.build(batch[i + 1]!);
-      }
-      const outcome = toOutcome(await pending, controlId);
-      this.logger?.debug({ observationId, controlId, outcome: outcome.kind }, 'MLLP send finished');
-      outcomes.push(outcome);
+      if (built.built === undefined) continue;
+      const { message, controlId, included } = built.built;
+      const outcome = toOutcome(await this.client.send(message, controlId), controlId);
+      this.logger?.debug({ controlId, readings: included.length, outcome: outcome.kind }, 'MLLP per-patient send finished');
+      for (const n of included) outcomes[indices[n]!] = outcome;
       if (outcome.kind === 'retry') stopped = `${controlId} earlier in the batch must be retried first`;
     }
     return outcomes;
   }
 
+  /**
+   * One ORU^R01 per reading, in batch order. Up to maxInFlight are written before the oldest ACK is awaited
+   * (default 1: the next message is only built while the current one waits); after the first retry nothing
+   * more is written, and the later readings are answered retry unsent.
+   */
+  private async sendPerReading(batch: readonly BufferedObservation[], signal?: AbortSignal): Promise<SendOutcome[]> {
+    const outcomes: SendOutcome[] = [];
+    // In write order: a message awaiting its ACK, or a reading that could not be built (rejected in its turn).
+    const window: Array<{ kind: 'sent'; controlId: string; observationId: string; result: Promise<AckResult> } | { kind: 'unbuilt'; reason: string }> = [];
+    const built: Array<ReturnType<typeof buildOruR01> | undefined> = [];
+    const buildAt = (i: number): ReturnType<typeof buildOruR01> => (built[i] ??= this.build(batch[i]!));
+    let stopped: string | undefined;
+    let next = 0; // next reading to write
+    let settled = 0; // readings with an outcome
+    const settle = (outcome: SendOutcome): void => {
+      outcomes.push(outcome);
+      settled += 1;
+      if (outcome.kind === 'retry' && stopped === undefined) stopped = `${outcome.code} earlier in the batch must be retried first`;
+    };
+    let failedInFlight: string | undefined; // a message still in the window already came back retry
+    while (settled < batch.length) {
+      if (window.length > 0 && next < batch.length) {
+        // Pipelining: let every ACK or drop already read off the socket settle its message before writing
+        // more, so nothing is written behind a message that has already failed.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        stopped ??= failedInFlight;
+      }
+      // Write while the window has room and nothing earlier failed (order: nothing may overtake a retry).
+      while (next < batch.length && window.length < this.maxInFlight && (stopped ?? (signal?.aborted === true ? 'the send was aborted' : undefined)) === undefined) {
+        const item = batch[next]!;
+        const b = buildAt(next);
+        built[next] = undefined;
+        next += 1;
+        if (!b.ok) {
+          this.logger?.warn({ observationId: item.observation.id ?? String(item.seq), issues: b.issues.map((x) => x.path) }, 'Observation cannot be built into an ORU^R01');
+          window.push({ kind: 'unbuilt', reason: b.issues.map((x) => x.message).join('; ') });
+          continue;
+        }
+        const result = this.client.send(b.value.message, b.value.controlId);
+        void result.then((r) => {
+          if (r.kind === 'retry') failedInFlight ??= `${r.code} earlier in the batch must be retried first`;
+        });
+        window.push({ kind: 'sent', controlId: b.value.controlId, observationId: item.observation.id ?? String(item.seq), result });
+      }
+      const head = window.shift();
+      if (head === undefined) {
+        // Nothing in flight and nothing may be written: the rest are answered retry, unsent.
+        const why = stopped ?? 'the send was aborted';
+        for (; next < batch.length; next++) {
+          const observationId = batch[next]!.observation.id ?? String(batch[next]!.seq);
+          settle({ kind: 'retry', code: 'GW_ERR_MLLP_NOT_SENT', reason: errorMessage('GW_ERR_MLLP_NOT_SENT', observationId, why) });
+        }
+        break;
+      }
+      if (next < batch.length && window.length + 1 >= this.maxInFlight) {
+        // The build of the next ORU (tens of µs in hl7-standard) happens while this one waits for its ACK.
+        await new Promise<void>((resolve) => setImmediate(resolve)); // let the frame reach the socket first
+        buildAt(next);
+      }
+      if (head.kind === 'unbuilt') {
+        settle({ kind: 'rejected', code: 'GW_ERR_HL7_BUILD', reason: head.reason });
+        continue;
+      }
+      const result = await head.result;
+      const outcome = toOutcome(result, head.controlId);
+      this.logger?.debug({ observationId: head.observationId, controlId: head.controlId, outcome: outcome.kind }, 'MLLP send finished');
+      settle(outcome);
+    }
+    return outcomes;
+  }
+
   private build(item: BufferedObservation): ReturnType<typeof buildOruR01> {
+    const patient = this.patientOf(item);
+    return buildOruR01(item.observation, patient === undefined ? this.header : { ...this.header, patient });
+  }
+
+  private patientOf(item: BufferedObservation): PidPatient | undefined {
     const subject = item.observation.subject?.identifier;
     // Looked up at send time, not at intake: a merge that happened while the reading waited still applies.
-    const patient = subject?.value === undefined || this.patients === undefined
+    return subject?.value === undefined || this.patients === undefined
       ? undefined
       : this.patients.lookup(subject.system === undefined ? { mrn: subject.value } : { mrn: subject.value, system: subject.system });
-    return buildOruR01(item.observation, patient === undefined ? this.header : { ...this.header, patient });
   }
 
   linkState(): LinkState {
@@ -127,6 +223,12 @@ export class MllpDestination implements Destination {
   close(): Promise<void> {
     return this.client.close();
   }
+}
+
+/** Readings that may share one message: same patient identifier and encounter (one PID and one PV1). */
+function groupKeyOf(item: BufferedObservation): string {
+  const o = item.observation;
+  return JSON.stringify([o.subject?.identifier?.system ?? '', o.subject?.identifier?.value ?? '', o.encounter?.identifier?.value ?? '']);
 }
 
 function toOutcome(result: AckResult, controlId: string): SendOutcome {

@@ -8,7 +8,7 @@ import { heartRate } from './fixtures.ts';
 import { buildAck } from './ack.ts';
 import { MllpClient } from './mllp-client.ts';
 import { MllpDecoder, frame } from './mllp-codec.ts';
-import { startMllpSink } from './mllp-sink.ts';
+import { sinkOptionsFromFlags, startMllpSink } from './mllp-sink.ts';
 import { buildOruR01 } from './oru-r01.ts';
 
 const header = { sendingApplication: 'RPM-GW', sendingFacility: 'SITE', receivingApplication: 'EHR', receivingFacility: 'HOSP', processingId: 'P' } as const;
@@ -105,5 +105,32 @@ describe('the demo MLLP sink', () => {
       await client.close();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  it('answers AR to every third message with --answer-every 3:AR and AA to the rest', async () => {
+    const flags = sinkOptionsFromFlags({ 'answer-every': '3:AR' });
+    assert.ok(flags.ok);
+    const sink = await startMllpSink({ port: 0, ...flags.value });
+    const client = new MllpClient({ host: '127.0.0.1', port: sink.port, connectTimeoutMs: 1000, ackTimeoutMs: 1000 });
+    try {
+      const kinds: string[] = [];
+      for (let i = 1; i <= 6; i++) {
+        const built = buildOruR01(heartRate(`b00000000000000000000000000000${String(i).padStart(2, '0')}`), header);
+        assert.ok(built.ok);
+        kinds.push((await client.send(built.value.message, built.value.controlId)).kind);
+      }
+      assert.deepEqual(kinds, ['delivered', 'delivered', 'rejected', 'delivered', 'delivered', 'rejected']);
+    } finally {
+      await client.close();
+      await sink.close();
+    }
+  });
+
+  it('refuses an answer code or an --answer-every it does not know, naming the flag', () => {
+    const r = sinkOptionsFromFlags({ answer: 'OK', 'answer-every': '0:AE' });
+    assert.ok(!r.ok);
+    assert.deepEqual(r.issues.map((i) => [i.code, i.path]), [['GW_ERR_CONFIG_INVALID', 'answer'], ['GW_ERR_CONFIG_INVALID', 'answer-every']]);
+    assert.ok(!sinkOptionsFromFlags({ 'answer-every': 'AR' }).ok);
+    assert.ok(sinkOptionsFromFlags({ answer: 'AE' }).ok);
   });
 });

@@ -125,6 +125,10 @@ export async function startMllpSink(options: MllpSinkOptions): Promise<MllpSink>
 }
 
 export interface SinkFlags {
+  /** AA (default), AE or AR for every message. */
+  answer?: string | undefined;
+  /** `N:CODE`: answer CODE to every Nth message (counted from sink start), `answer` to the others. */
+  'answer-every'?: string | undefined;
   'tls-cert'?: string | undefined;
   'tls-key'?: string | undefined;
   'delay-ms'?: string | undefined;
@@ -132,9 +136,28 @@ export interface SinkFlags {
 }
 
 /** `gw sink mllp` flags beyond port/host/ack, as sink options; every bad flag is an issue. */
-export function sinkOptionsFromFlags(flags: SinkFlags): Result<Pick<MllpSinkOptions, 'tls' | 'delayMs' | 'dropEvery'>> {
+export function sinkOptionsFromFlags(flags: SinkFlags): Result<Pick<MllpSinkOptions, 'tls' | 'delayMs' | 'dropEvery' | 'ack'>> {
   const issues: Issue[] = [];
-  const value: Pick<MllpSinkOptions, 'tls' | 'delayMs' | 'dropEvery'> = {};
+  const value: Pick<MllpSinkOptions, 'tls' | 'delayMs' | 'dropEvery' | 'ack'> = {};
+  const answer = ackCodeOf(flags.answer ?? 'AA');
+  if (answer === undefined) issues.push(issue('GW_ERR_CONFIG_INVALID', 'answer', `--answer must be AA, AE or AR, got "${flags.answer ?? ''}"`));
+  const every = flags['answer-every'];
+  const m = every === undefined ? undefined : /^(\d+):(.*)$/.exec(every);
+  const everyN = m === undefined || m === null ? undefined : Number(m[1]);
+  const everyCode = m === undefined || m === null ? undefined : ackCodeOf(m[2]!);
+  if (every !== undefined && (everyN === undefined || everyN < 1 || everyCode === undefined)) {
+    issues.push(issue('GW_ERR_CONFIG_INVALID', 'answer-every', `--answer-every must be N:AA|AE|AR with N ≥ 1 (e.g. 3:AR), got "${every}"`));
+  }
+  if (answer !== undefined) {
+    let seen = 0;
+    value.ack = everyN === undefined || everyCode === undefined || everyN < 1
+      ? () => answer
+      : () => {
+          seen += 1;
+          // HL7 v2.5.1 table 0008: AE application error (sender retries), AR application reject (sender gives up).
+          return seen % everyN === 0 ? { code: everyCode, text: `--answer-every ${everyN}:${everyCode} (message ${seen})` } : answer;
+        };
+  }
   const count = (flag: 'delay-ms' | 'drop-every', min: number): number | undefined => {
     const text = flags[flag];
     if (text === undefined) return undefined;
@@ -166,4 +189,8 @@ export function sinkOptionsFromFlags(flags: SinkFlags): Result<Pick<MllpSinkOpti
     if (cert !== undefined && key !== undefined) value.tls = { cert, key };
   }
   return issues.length > 0 ? { ok: false, issues } : { ok: true, value };
+}
+
+function ackCodeOf(text: string): SinkAckCode | undefined {
+  return text === 'AA' || text === 'AE' || text === 'AR' ? text : undefined;
 }

@@ -3,18 +3,11 @@ import { Hl7Message } from '@medplum/core';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { escapeHl7, unescapeHl7 } from './escape.ts';
-import { bloodPressure, heartRate } from './fixtures.ts';
-import { buildOruR01, type OruR01Options } from './oru-r01.ts';
+import { bloodPressure, heartRate, testOruHeader } from './fixtures.ts';
+import { buildOruR01, buildOruR01Batch, type OruR01Options } from './oru-r01.ts';
 import { toHl7Timestamp } from './timestamp.ts';
 
-const header: OruR01Options = {
-  sendingApplication: 'RPM-GW',
-  sendingFacility: 'SITE-7',
-  receivingApplication: 'EPIC',
-  receivingFacility: 'GENERAL',
-  processingId: 'P',
-  now: new Date('2026-11-23T09:15:02.500Z'),
-};
+const header: OruR01Options = testOruHeader(new Date('2026-11-23T09:15:02.500Z'));
 
 function build(observation = heartRate(), options: OruR01Options = header): { message: string; controlId: string } {
   const r = buildOruR01(observation, options);
@@ -100,7 +93,7 @@ describe('ORU^R01 from a heart-rate Observation', () => {
     assert.equal(obx[6], '/min^/min^UCUM');
     assert.equal(obx[11], 'F');
     assert.equal(obx[14], '20261123101500+0100');
-    assert.equal(obx[18], 'kiosk-1');
+    assert.equal(obx[18], 'kiosk-1^^urn:rpm-gateway:device-id^URI');
   });
 
   it('is read back field by field by an independent parser (@medplum/core Hl7Message)', () => {
@@ -184,7 +177,8 @@ describe('HL7 escaping', () => {
     const obs = heartRate();
     obs.device = { identifier: { value: 'tensiomètre' } };
     assert.equal(fieldsOf(build(obs).message, 'MSH')[18], 'UNICODE UTF-8');
-    assert.equal(fieldsOf(build().message, 'MSH')[18], undefined);
+    assert.equal(fieldsOf(build().message, 'MSH')[18], '');
+    assert.equal(fieldsOf(build(obs, { ...header, hl7Version: '2.3.1' }).message, 'MSH')[18], 'UNICODE'); // table 0211 in v2.3.1
   });
 });
 
@@ -224,5 +218,75 @@ describe('Observations that cannot become an ORU^R01', () => {
     const nan = heartRate(undefined, Number.NaN);
     const r2 = buildOruR01(nan, header);
     assert.ok(!r2.ok && r2.issues.some((i) => i.path === 'valueQuantity.value'));
+  });
+});
+
+describe('ORU^R01 in each HL7 version', () => {
+  it('writes MSH-12 and the IHE PCD-01 profile in MSH-21 for 2.5.1 and 2.6, and no MSH-21 in 2.3.1', () => {
+    for (const version of ['2.5.1', '2.6'] as const) {
+      const msh = fieldsOf(build(heartRate(), { ...header, hl7Version: version }).message, 'MSH');
+      assert.equal(msh[12], version);
+      assert.equal(msh[9], 'ORU^R01^ORU_R01');
+      assert.equal(msh[21], 'IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO');
+    }
+    const old = fieldsOf(build(heartRate(), { ...header, hl7Version: '2.3.1' }).message, 'MSH');
+    assert.equal(old[12], '2.3.1');
+    assert.equal(old[9], 'ORU^R01^ORU_R01');
+    assert.equal(old.length, 13, 'MSH ends at MSH-12 here (2.3.1 has no MSH-20/21)');
+  });
+
+  it('uses patient class U in 2.5.1 and 2.6 and O in 2.3.1, whose table 0004 has no U', () => {
+    assert.equal(fieldsOf(build(heartRate(), { ...header, hl7Version: '2.6' }).message, 'PV1')[2], 'U');
+    assert.equal(fieldsOf(build(heartRate(), { ...header, hl7Version: '2.3.1' }).message, 'PV1')[2], 'O');
+  });
+});
+
+describe('IHE PCD-01 details', () => {
+  it('numbers OBX-4 as MDS.VMD.CHAN.METRIC: 1.0.0.1, 1.0.0.2, 1.0.0.3 for a panel', () => {
+    const { message } = build(bloodPressure(undefined, { systolic: 120, diastolic: 80, mean: 93 }));
+    assert.deepEqual([0, 1, 2].map((n) => fieldsOf(message, 'OBX', n)[4]), ['1.0.0.1', '1.0.0.2', '1.0.0.3']);
+  });
+
+  it('writes an EUI-64 device id in OBX-18 as EI with type EUI-64, whatever separators it came with', () => {
+    const obs = heartRate();
+    obs.device = { identifier: { system: 'urn:rpm-gateway:device-id', value: '00:1b:63:ff:fe:84:a1:0c' } };
+    assert.equal(fieldsOf(build(obs).message, 'OBX')[18], '001B63FFFE84A10C^^001B63FFFE84A10C^EUI-64');
+  });
+
+  it('writes each device note as an NTE after the OBR, escaped', () => {
+    const obs = heartRate();
+    obs.note = [{ text: 'body movement detected' }, { text: 'cuff A & B \\ left' }];
+    const { message } = build(obs);
+    assert.deepEqual(message.split('\r').map((s) => s.slice(0, 3)), ['MSH', 'PID', 'PV1', 'OBR', 'NTE', 'NTE', 'OBX']);
+    assert.deepEqual(fieldsOf(message, 'NTE', 0), ['NTE', '1', 'L', 'body movement detected']);
+    assert.deepEqual(fieldsOf(message, 'NTE', 1), ['NTE', '2', 'L', 'cuff A \\T\\ B \\E\\ left']);
+  });
+});
+
+describe('one ORU^R01 for several readings of a patient', () => {
+  it('has one PID and an OBR group per reading, the MDS in OBX-4 counting the groups', () => {
+    const batch = buildOruR01Batch([heartRate('hr-1'), bloodPressure('bp-1')], header);
+    assert.ok(batch.built !== undefined);
+    const { message, controlId, included } = batch.built;
+    assert.deepEqual(included, [0, 1]);
+    assert.deepEqual(message.split('\r').map((s) => s.slice(0, 3)), ['MSH', 'PID', 'PV1', 'OBR', 'OBX', 'OBR', 'OBX', 'OBX']);
+    assert.deepEqual([0, 1].map((n) => fieldsOf(message, 'OBR', n)[1]), ['1', '2']);
+    assert.deepEqual([0, 1].map((n) => fieldsOf(message, 'OBR', n)[3]), ['hr-1', 'bp-1']);
+    assert.deepEqual([0, 1, 2].map((n) => fieldsOf(message, 'OBX', n)[4]), ['1.0.0.1', '2.0.0.1', '2.0.0.2']);
+    assert.match(controlId, /^[0-9a-f]{20}$/);
+    assert.equal(fieldsOf(message, 'MSH')[10], controlId);
+    const again = buildOruR01Batch([heartRate('hr-1'), bloodPressure('bp-1')], { ...header, now: new Date() });
+    assert.equal(again.built?.controlId, controlId, 'a resend of the same readings carries the same control id');
+    const other = buildOruR01Batch([heartRate('hr-1'), bloodPressure('bp-2')], header);
+    assert.notEqual(other.built?.controlId, controlId);
+  });
+
+  it('leaves out a reading that cannot be built and says why, sending the rest', () => {
+    const broken = heartRate('hr-2');
+    delete broken.effectiveDateTime;
+    const batch = buildOruR01Batch([heartRate('hr-1'), broken], header);
+    assert.deepEqual(batch.built?.included, [0]);
+    assert.equal(batch.built?.controlId, 'hr-1');
+    assert.deepEqual(batch.failed.get(1)?.map((i) => i.path), ['effectiveDateTime']);
   });
 });

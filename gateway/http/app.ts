@@ -162,6 +162,8 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
           // Backlog / deliveries per second over the last minute; null while nothing is being delivered.
           deliveryRatePerSecond: dispatch === undefined ? 0 : Math.round(dispatch.deliveryRatePerSecond * 100) / 100,
           drainEtaSeconds: drainEtaSeconds(backlog?.pending ?? 0, dispatch?.deliveryRatePerSecond ?? 0) ?? null,
+          errorsLastMinute: dispatch?.errorsLastMinute ?? 0,
+          lastReceipt: dispatch?.lastReceipt,
           skipped: dispatch?.skipped ?? 0,
           lastDeliveryAt: dispatch?.lastDeliveryAt,
           lastError: dispatch?.lastError,

@@ -281,20 +281,23 @@ export const acknowledgementSchema = z
   })
   .strict();
 
+/** What a profile's test expects a captured frame or payload to become (serial, mqtt and ble profiles alike). */
+const expectedReadingSchema = z
+  .object({
+    components: z
+      .array(z.object({ metric: z.string(), value: z.union([z.number(), specialValueSchema]), unit: z.string() }).strict())
+      .min(1),
+    deviceTime: z.string().optional(),
+  })
+  .strict();
+
 /** `tests:` entries: a frame as on the wire and what it must decode to. */
 export const profileTestSchema = z
   .object({
     /** The frame as text (YAML escapes `\x02`, `\r` work in double quotes) or as hex bytes. */
     frame: z.union([z.object({ text: z.string() }).strict(), z.object({ hex: hexBytes }).strict()]),
     expect: z.union([
-      z
-        .object({
-          components: z
-            .array(z.object({ metric: z.string(), value: z.union([z.number(), specialValueSchema]), unit: z.string() }).strict())
-            .min(1),
-          deviceTime: z.string().optional(),
-        })
-        .strict(),
+      expectedReadingSchema,
       /** The record is valid but carries no measurement to submit (unstable weight, status line). */
       z.object({ skipped: z.literal(true) }).strict(),
     ]),
@@ -387,11 +390,12 @@ export const jsonFieldMappingSchema = z
     }
   });
 
+/** The time formats a JSON payload can carry: the serial names where they mean the same, plus epoch-ms. */
 export const JsonTimeFormat = {
   /** A string, ISO 8601 with or without offset (without: `utcOffset`); a fraction of a second is dropped. */
-  iso8601: 'iso8601',
+  iso8601: TimeFormat.iso8601,
   /** A number, seconds since 1970-01-01T00:00:00Z. */
-  epochS: 'epoch-s',
+  epochS: TimeFormat.epochS,
   /** A number, milliseconds since 1970-01-01T00:00:00Z. */
   epochMs: 'epoch-ms',
 } as const;
@@ -421,14 +425,7 @@ export const jsonMappingSchema = z
 export const mqttProfileTestSchema = z
   .object({
     payload: z.record(z.string(), z.unknown()),
-    expect: z
-      .object({
-        components: z
-          .array(z.object({ metric: z.string(), value: z.union([z.number(), specialValueSchema]), unit: z.string() }).strict())
-          .min(1),
-        deviceTime: z.string().optional(),
-      })
-      .strict(),
+    expect: expectedReadingSchema,
   })
   .strict();
 
@@ -469,14 +466,7 @@ export const bleProfileTestSchema = z
     /** Characteristic UUID, 16-bit (`2a35`) or 128-bit. */
     characteristic: z.string().min(1),
     hex: hexBytes,
-    expect: z
-      .object({
-        components: z
-          .array(z.object({ metric: z.string(), value: z.union([z.number(), specialValueSchema]), unit: z.string() }).strict())
-          .min(1),
-        deviceTime: z.string().optional(),
-      })
-      .strict(),
+    expect: expectedReadingSchema,
   })
   .strict();
 

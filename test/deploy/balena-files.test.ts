@@ -78,6 +78,10 @@ describe('the Dockerfile.template', () => {
   const dockerfile = read(join(BALENA, 'Dockerfile.template'));
   const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
 
+  it('lets the non-root runtime bind port 80, the only port Balena\'s public device URL reaches', () => {
+    assert.match(runtime, /setcap cap_net_bind_service=\+ep "\$\(readlink -f "\$\(command -v node\)"\)"/);
+  });
+
   it('runs the compiled gateway as a non-root user in the dialout group and stops on SIGTERM', () => {
     assert.match(runtime, /useradd[^\n]*--groups dialout[^\n]* gateway/);
     assert.match(runtime, /^USER gateway$/m);

@@ -63,12 +63,24 @@ function deliverNotes(ctx: GattDecodeContext, notes: readonly DecodeNote[]): voi
   if (ctx.onNote) for (const n of notes) ctx.onNote(n);
 }
 
+/**
+ * The notes a clinician reads with the value (measurement status, measurement context) go onto the Readings
+ * as text; the rest (fields no Observation carries, time decisions, ignored values) stay log-only.
+ */
+function withClinicalNotes(readings: Reading[], notes: readonly DecodeNote[]): Reading[] {
+  const text = notes
+    .filter((n) => n.kind === NoteKind.status || n.kind === NoteKind.context)
+    .map((n) => (n.kind === NoteKind.status ? `${n.characteristic}: ${n.detail}` : `${n.characteristic} ${n.field}: ${n.detail}`));
+  if (text.length === 0) return readings;
+  return readings.map((r) => ({ ...r, notes: [...(r.notes ?? []), ...text] }));
+}
+
 /** One notification/indication value → 0..n Readings, or typed decode issues (codes from gateway/errors.ts). Never throws for any bytes. Stateless. */
 export function decodeCharacteristic(uuid: string, bytes: Uint8Array, ctx: GattDecodeContext): Result<Reading[]> {
   const decoded = decodeGattValue(uuid, bytes, ctx);
   if (!decoded.ok) return decoded;
   deliverNotes(ctx, decoded.value.notes);
-  return { ok: true, value: decoded.value.readings };
+  return { ok: true, value: withClinicalNotes(decoded.value.readings, decoded.value.notes) };
 }
 
 /**
@@ -96,7 +108,7 @@ export function createGattSession(ctx: GattDecodeContext): GattSession {
     const { decoded } = held;
     held = undefined;
     deliverNotes(ctx, [...decoded.notes, ...extraNotes]);
-    return decoded.readings;
+    return withClinicalNotes(decoded.readings, [...decoded.notes, ...extraNotes]);
   };
   const fail = (issues: Issue[], released: Reading[]): SessionResult => ({ ok: false, issues, released });
 
@@ -112,7 +124,7 @@ export function createGattSession(ctx: GattDecodeContext): GattSession {
           return { ok: true, value: released };
         }
         deliverNotes(ctx, record.value.decoded.notes);
-        return { ok: true, value: [...released, ...record.value.decoded.readings] };
+        return { ok: true, value: [...released, ...withClinicalNotes(record.value.decoded.readings, record.value.decoded.notes)] };
       }
       if (canonical === CHARACTERISTIC.glucoseMeasurementContext) {
         const context = decodeGlucoseContext(bytes);
