@@ -326,7 +326,7 @@ ${notes.map((n) => `- ${n}`).join('\n')}
   await runFhirDrainBench();
   // The transports' own benchmarks (bench/mqtt.ts, bench/serial.ts) keep their latest tables beside this
   // one; docs/benchmarks.md carries them too, so one page has every figure.
-  const transports = ['benchmarks-mqtt.md', 'benchmarks-serial.md', 'benchmarks-ble.md', 'benchmarks-fhir.md', 'benchmarks-fhir-backlog.md']
+  const transports = ['benchmarks-mqtt.md', 'benchmarks-serial.md', 'benchmarks-ble.md', 'benchmarks-fhir.md', 'benchmarks-fhir-backlog.md', 'benchmarks-mllp.md']
     .map((name) => {
       try {
         return `\n${readFileSync(join(ROOT, 'docs', name), 'utf8').replace(/^(#+) /gm, '#$1 ')}`;
