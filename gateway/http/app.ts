@@ -239,6 +239,6 @@ function adminRoutes(deps: HttpDeps & { access: AccessControl }) {
     });
 
     // The status page's data: devices seen and recent audit events (read-only).
-    await app.register(statusDataRoutes({ devices: deps.devices ?? new DeviceRegistry(), ...(deps.audit ? { audit: deps.audit } : {}) }));
+    await app.register(statusDataRoutes({ devices: deps.devices ?? new DeviceRegistry(), ...(deps.audit ? { audit: deps.audit } : {}), ...(deps.driverStatus ? { driverStatus: deps.driverStatus } : {}) }));
   };
 }

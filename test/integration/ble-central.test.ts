@@ -135,6 +135,14 @@ describe('BLE central through BlueZ on a private D-Bus', { skip }, () => {
     assert.notEqual(obs.effectiveDateTime?.slice(0, 4), '2020');
   });
 
+  it('shows the cuff\'s battery level on the status page\'s device list once it has sent a reading', async () => {
+    const devices = async (): Promise<Array<{ deviceId: string; batteryPercent?: number }>> =>
+      ((await (await fetch(`${gateway.url}/v1/devices`, { headers: { authorization: 'Bearer test-admin-token' } })).json()) as { devices: Array<{ deviceId: string; batteryPercent?: number }> }).devices;
+    assert.ok(cuff.indicate(FAKE_UUID.bloodPressureMeasurement, bpFrame(118, 76, 90)));
+    const row = await waitFor('the cuff in the device list', async () => (await devices()).find((d) => d.deviceId === `ble:${CUFF}`));
+    assert.equal(row.batteryPercent, 87);
+  });
+
   it('after the cuff drops the link mid-session, the central reconnects and the next indication is delivered', async () => {
     const connects = cuff.connectCalls;
     cuff.dropConnection();

@@ -29,13 +29,22 @@ export async function statusPageRoutes(app: FastifyInstance): Promise<void> {
 
 export interface StatusDataDeps {
   devices: DeviceRegistry;
+  /** Running drivers' status(); a driver that knows its devices lists them as `devices: [{ deviceId, battery? }]`. */
+  driverStatus?: () => Record<string, Record<string, unknown>>;
   audit?: { recent(limit: number): Promise<AuditRecord[]> };
 }
 
 /** Registered inside the admin scope, so its authentication applies; both routes are read-only. */
 export function statusDataRoutes(deps: StatusDataDeps) {
   return async (app: FastifyInstance): Promise<void> => {
-    app.get('/devices', { config: { minRole: 'viewer' } }, async () => ({ devices: deps.devices.list() }));
+    app.get('/devices', { config: { minRole: 'viewer' } }, async () => {
+      // Battery levels come from the drivers that read them (BLE Battery Level 0x2A19) at request time.
+      for (const status of Object.values(deps.driverStatus?.() ?? {})) {
+        const listed = Array.isArray(status.devices) ? (status.devices as Array<Record<string, unknown>>) : [];
+        for (const d of listed) if (typeof d.deviceId === 'string' && typeof d.battery === 'number') deps.devices.battery(d.deviceId, d.battery);
+      }
+      return { devices: deps.devices.list() };
+    });
     app.get<{ Querystring: { limit?: string } }>('/audit', { config: { minRole: 'viewer' } }, async (request) => {
       const limit = Math.min(200, Math.max(1, Number.parseInt(request.query.limit ?? '50', 10) || 50));
       return { events: deps.audit ? (await deps.audit.recent(limit)).reverse() : [] };
