@@ -37,6 +37,8 @@ export interface FhirServerControl {
   /** Add faults (each hits `count` matching requests, or all until clearFaults()). */
   fault(...faults: Fault[]): Promise<void>;
   clearFaults(): Promise<void>;
+  /** Replace all active faults at once (clear + add without a gap a retry could fall into). */
+  setFaults(...faults: Fault[]): Promise<void>;
   resources<T extends Resource = Resource>(type?: string): Promise<T[]>;
   /** `{ identifier: 'system|value', count }` for each identifier of `type`; count > 1 is a duplicate. */
   identifierCounts(type?: string): Promise<IdentifierCount[]>;
@@ -161,6 +163,7 @@ export async function spawnFhirServer(options: SpawnOptions = {}): Promise<Spawn
     stats: () => call('GET', '/stats'),
     fault: async (...faults) => void (await call('POST', '/faults', faults)),
     clearFaults: async () => void (await call('DELETE', '/faults')),
+    setFaults: async (...faults) => void (await call('PUT', '/faults', faults)),
     resources: (type = 'Observation') => call('GET', `/resources/${type}`),
     identifierCounts: (type = 'Observation') => call('GET', `/identifiers/${type}`),
     duplicates: (type = 'Observation') => call('GET', `/identifiers/${type}?duplicates=true`),

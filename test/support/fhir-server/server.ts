@@ -545,6 +545,12 @@ export function createFhirTestServer(options: ServerOptions, storeFile?: string)
         for (const f of list) faults.push({ fault: f, remaining: f.count ?? Infinity });
         return ok({ active: faults.length });
       }
+      case 'PUT faults': {
+        // Replace every active fault in one step: no request can slip between a clear and an add.
+        const list = (Array.isArray(input) ? input : [input]) as Fault[];
+        faults = list.map((f) => ({ fault: f, remaining: f.count ?? Infinity }));
+        return ok({ active: faults.length });
+      }
       case 'DELETE faults':
         faults = [];
         return ok({ active: 0 });
