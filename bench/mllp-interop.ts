@@ -9,13 +9,13 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { Server as NodeHl7Server, type Inbound } from 'node-hl7-server';
 import { mllpDestinationSchema } from '../ehr-bridge/hl7v2/config.ts';
 import { MllpDestination } from '../ehr-bridge/hl7v2/mllp-destination.ts';
 import { startMllpSink } from '../ehr-bridge/hl7v2/mllp-sink.ts';
 import { createLogger } from '../gateway/logger.ts';
 import type { BufferedObservation } from '../gateway/types.ts';
 import { gatewayConfig, startTestGateway } from '../test/support/harness.ts';
+import { startNodeHl7Receiver } from '../test/support/node-hl7-receiver.ts';
 import { benchDir, benchObservation, fmt, machine, table, type BenchRow } from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -60,22 +60,7 @@ async function medplum(): Promise<Receiver> {
 }
 
 async function nodeHl7(tls?: Tls): Promise<Receiver> {
-  const server = new NodeHl7Server({ bindAddress: '127.0.0.1', ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}) });
-  const inbound: Inbound = server.createInbound({ port: 0 }, async (_req, res) => {
-    await res.sendResponse('AA');
-  });
-  await new Promise<void>((resolve, reject) => {
-    inbound.once('listen', resolve);
-    inbound.once('error', reject);
-  });
-  const listener = (inbound as unknown as { _socket: net.Server })._socket; // the port is only on the private server
-  return {
-    port: (listener.address() as net.AddressInfo).port,
-    stop: async () => {
-      await inbound.close();
-      if (listener.listening) await new Promise((resolve) => listener.once('close', resolve));
-    },
-  };
+  return startNodeHl7Receiver(tls ? { tls: { key: tls.key, cert: tls.cert } } : {});
 }
 
 /** ORU/s: the destination sends N readings one batch of one at a time (ACK per message, one in flight). */

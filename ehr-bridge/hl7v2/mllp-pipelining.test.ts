@@ -6,7 +6,7 @@ import '../../gateway/fhir/websocket-shim.ts';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
-import { Server as NodeHl7Server } from 'node-hl7-server';
+import { startNodeHl7Receiver } from '../../test/support/node-hl7-receiver.ts';
 import { freePort, startReceiver } from '../../test/support/harness.ts';
 import { createMemoryLogger } from '../../gateway/logger.ts';
 import type { BufferedObservation, SendOutcome } from '../../gateway/types.ts';
@@ -117,24 +117,11 @@ describe('MLLP pipelining (maxInFlight)', () => {
   });
 
   it('delivers a pipelined batch to node-hl7-server, each message handled once', async () => {
-    const handled: string[] = [];
-    const server = new NodeHl7Server({ bindAddress: '127.0.0.1' });
-    const inbound = server.createInbound({ port: 0 }, async (req, res) => {
-      handled.push(req.getMessage().get('MSH.10').toString());
-      await res.sendResponse('AA');
-    });
-    await new Promise<void>((resolve, reject) => {
-      inbound.once('listen', resolve);
-      inbound.once('error', reject);
-    });
-    const listener = (inbound as unknown as { _socket: net.Server })._socket;
-    open.push(async () => {
-      await inbound.close();
-      if (listener.listening) await new Promise((resolve) => listener.once('close', resolve));
-    });
+    const receiver = await startNodeHl7Receiver();
+    open.push(receiver.stop);
     const observationIds = ids('e6', 10);
-    const outcomes = await destinationFor((listener.address() as net.AddressInfo).port).send(batchOf(observationIds));
+    const outcomes = await destinationFor(receiver.port).send(batchOf(observationIds));
     assert.deepEqual(kinds(outcomes), observationIds.map((id) => `delivered:${ctl(id)}`));
-    assert.deepEqual([...new Set(handled)], observationIds.map(ctl));
+    assert.deepEqual([...new Set(receiver.handled)], observationIds.map(ctl));
   });
 });

@@ -5,7 +5,7 @@ import { Hl7Server, type Hl7Connection, type Hl7MessageEvent } from '@medplum/hl
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
-import { Server as NodeHl7Server, type Inbound } from 'node-hl7-server';
+import { startNodeHl7Receiver, type NodeHl7Receiver } from '../support/node-hl7-receiver.ts';
 import { mllpDestinationSchema } from '../../ehr-bridge/hl7v2/config.ts';
 import { bloodPressure, heartRate } from '../../ehr-bridge/hl7v2/fixtures.ts';
 import { MllpDestination } from '../../ehr-bridge/hl7v2/mllp-destination.ts';
@@ -257,37 +257,10 @@ describe('MLLP destination → @medplum/hl7 Hl7Server', () => {
 
 // ---- node-hl7-server ------------------------------------------------------------------------
 
-interface NodeHl7Receiver {
-  port: number;
-  /** MSH-10 of each message handed to the application, in order. */
-  handled: string[];
-  raw: string[];
-  stop(): Promise<void>;
-}
-
 async function nodeHl7Receiver(decide: (controlId: string) => 'AA' | 'AE' | 'AR'): Promise<NodeHl7Receiver> {
-  const handled: string[] = [];
-  const raw: string[] = [];
-  const server = new NodeHl7Server({ bindAddress: '127.0.0.1' });
-  const inbound: Inbound = server.createInbound({ port: 0 }, async (req, res) => {
-    const controlId = req.getMessage().get('MSH.10').toString();
-    handled.push(controlId);
-    await res.sendResponse(decide(controlId));
-  });
-  inbound.on('data.raw', (text: string) => raw.push(text));
-  await new Promise<void>((resolve, reject) => {
-    inbound.once('listen', resolve);
-    inbound.once('error', reject);
-  });
-  // The listening net.Server is private; its address is the only way to learn an ephemeral port.
-  const listener = (inbound as unknown as { _socket: net.Server })._socket;
-  const { port } = listener.address() as net.AddressInfo;
-  const stop = async (): Promise<void> => {
-    await inbound.close(); // destroys client sockets, then closes the listener without waiting
-    if (listener.listening) await new Promise((resolve) => listener.once('close', resolve));
-  };
-  open.push(stop);
-  return { port, handled, raw, stop };
+  const receiver = await startNodeHl7Receiver({ decide });
+  open.push(receiver.stop);
+  return receiver;
 }
 
 describe('MLLP destination → node-hl7-server', () => {

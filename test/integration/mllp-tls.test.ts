@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Server as NodeHl7Server, type Inbound } from 'node-hl7-server';
+import { startNodeHl7Receiver } from '../support/node-hl7-receiver.ts';
 import { buildAck } from '../../ehr-bridge/hl7v2/ack.ts';
 import { mllpDestinationSchema } from '../../ehr-bridge/hl7v2/config.ts';
 import { heartRate } from '../../ehr-bridge/hl7v2/fixtures.ts';
@@ -83,31 +83,15 @@ interface TlsReceiver {
 
 /** node-hl7-server over TLS; `clientCa` makes it require a client certificate signed by that CA. */
 async function tlsReceiver(options: { clientCa?: boolean } = {}): Promise<TlsReceiver> {
-  const handled: string[] = [];
-  const server = new NodeHl7Server({
-    bindAddress: '127.0.0.1',
+  const receiver = await startNodeHl7Receiver({
     tls: {
       key: readFileSync(pem('server.key')),
       cert: readFileSync(pem('server.crt')),
       ...(options.clientCa === true ? { requestCert: true, ca: readFileSync(pem('ca.crt')) } : {}),
     },
   });
-  const inbound: Inbound = server.createInbound({ port: 0 }, async (req, res) => {
-    handled.push(req.getMessage().get('MSH.10').toString());
-    await res.sendResponse('AA');
-  });
-  await new Promise<void>((resolve, reject) => {
-    inbound.once('listen', resolve);
-    inbound.once('error', reject);
-  });
-  // The listening server is private; its address is the only way to learn an ephemeral port.
-  const listener = (inbound as unknown as { _socket: net.Server })._socket;
-  const { port } = listener.address() as net.AddressInfo;
-  open.push(async () => {
-    await inbound.close();
-    if (listener.listening) await new Promise((resolve) => listener.once('close', resolve));
-  });
-  return { port, handled };
+  open.push(receiver.stop);
+  return receiver;
 }
 
 interface EnhancedReceiver {
